@@ -1,0 +1,73 @@
+# sockleak: build the preload library, the command, examples, tests and benchmarks.
+#
+#   make          build everything (warning-free with -Wall -Wextra)
+#   make test     build and run every test; the last line is "N passed, N failed"
+#   make deps     install build and test dependencies (Debian 12, as root)
+#   make bench    run the benchmarks (figures with and without the shim)
+#   make install PREFIX=/usr/local
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra
+BUILD    := build
+PREFIX   ?= /usr/local
+
+PKGS_SHIM := libunwind libdw
+SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -pthread \
+               -D_GNU_SOURCE -Ishim $(shell pkg-config --cflags $(PKGS_SHIM) 2>/dev/null)
+SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind -ldw -lelf) -ldl -pthread
+
+# The runtime (everything but the interposed hooks) is also linked into the
+# unit tests, so it lives in its own archive.
+RT_SRCS  := shim/real.c shim/runtime.c shim/fdtable.c shim/stackdepot.c \
+            shim/options.c shim/report.c shim/sockinfo.c shim/output.c \
+            shim/symbolize.c $(wildcard shim/watcher.c)
+RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/%.o)
+HOOK_OBJS := $(BUILD)/shim/hooks.o
+SHIM_HDRS := $(wildcard shim/*.h shim/*.inc)
+
+LIB      := $(BUILD)/libsockleak.so
+RT_LIB   := $(BUILD)/libsockleak_rt.a
+
+all: $(LIB)
+
+$(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+$(LIB): $(HOOK_OBJS) $(RT_OBJS)
+	$(CC) -shared -Wl,-z,defs -Wl,-z,now -o $@ $^ $(SHIM_LIBS)
+
+$(RT_LIB): $(RT_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+# Each part of the tree adds its own targets to these lists.
+TEST_TARGETS :=
+BENCH_TARGETS :=
+-include examples/examples.mk
+-include tools/tools.mk
+-include tests/unit/unit.mk
+-include tests/e2e/e2e.mk
+-include bench/bench.mk
+
+test: all
+	@sh tests/run-all.sh $(TEST_TARGETS)
+
+bench: all $(BENCH_TARGETS)
+
+deps:
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	  build-essential pkg-config libunwind-dev libdw-dev libelf-dev libcmocka-dev \
+	  libjson-c-dev python3 curl socat default-jdk-headless iproute2
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	$(if $(wildcard $(BUILD)/sockleak),install -m 0755 $(BUILD)/sockleak $(DESTDIR)$(PREFIX)/bin/)
+	$(if $(wildcard docs/sockleak.1),install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 0644 docs/sockleak.1 $(DESTDIR)$(PREFIX)/share/man/man1/)
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all test bench deps install clean
