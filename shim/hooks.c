@@ -1,0 +1,387 @@
+/* hooks.c -- the interposed libc functions. Each one calls the real
+ * function, reports what happened to the runtime in one call, restores errno
+ * and returns the real result unchanged. No formatting, no locks here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "real.h"
+#include "runtime.h"
+
+#define SL_EXPORT __attribute__((visibility("default")))
+
+/* fortify entry points have no public prototypes */
+ssize_t __recv_chk(int, void *, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+ssize_t __read_chk(int, void *, size_t, size_t);
+ssize_t __read(int, void *, size_t);
+int __close(int);
+int __dup2(int, int);
+int __fcntl(int, int, ...);
+int fcntl64(int, int, ...);
+
+__attribute__((constructor)) static void sockleak_start(void)
+{
+    sl_init();
+}
+
+/* A 0-byte result of a read of n > 0 bytes: the peer's FIN on a stream. */
+static inline void maybe_eof(int fd, ssize_t r, size_t n)
+{
+    if (__builtin_expect(r == 0, 0) && n > 0) {
+        int saved = errno;
+        sl_on_eof(fd);
+        errno = saved;
+    }
+}
+
+/* ---- creating sockets ---- */
+
+SL_EXPORT int socket(int domain, int type, int protocol)
+{
+    sl_ensure_init();
+    int fd = SL_REAL(socket)(domain, type, protocol);
+    if (fd >= 0) {
+        int saved = errno;
+        sl_on_socket(fd, domain, type, protocol, SL_ORIGIN_SOCKET);
+        errno = saved;
+    }
+    return fd;
+}
+
+SL_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    sl_ensure_init();
+    int rc = SL_REAL(socketpair)(domain, type, protocol, sv);
+    if (rc == 0) {
+        int saved = errno;
+        sl_on_socket(sv[0], domain, type, protocol, SL_ORIGIN_SOCKETPAIR);
+        sl_on_socket(sv[1], domain, type, protocol, SL_ORIGIN_SOCKETPAIR);
+        errno = saved;
+    }
+    return rc;
+}
+
+SL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    sl_ensure_init();
+    int rc = SL_REAL(accept)(fd, addr, len);
+    if (rc >= 0) {
+        int saved = errno;
+        sl_on_accept(fd, rc, SL_ORIGIN_ACCEPT);
+        errno = saved;
+    }
+    return rc;
+}
+
+SL_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    sl_ensure_init();
+    int rc = SL_REAL(accept4)(fd, addr, len, flags);
+    if (rc >= 0) {
+        int saved = errno;
+        sl_on_accept(fd, rc, SL_ORIGIN_ACCEPT4);
+        errno = saved;
+    }
+    return rc;
+}
+
+SL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int rc = SL_REAL(connect)(fd, addr, len);
+    int saved = errno;
+    if (rc == 0 || saved == EINPROGRESS) {
+        sl_on_connect(fd);
+        errno = saved;
+    }
+    return rc;
+}
+
+/* ---- reading: where a peer's FIN shows (hot path) ---- */
+
+SL_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    ssize_t r = SL_REAL(read)(fd, buf, n);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t __read(int fd, void *buf, size_t n)
+{
+    ssize_t r = SL_REAL(__read)(fd, buf, n);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    ssize_t r = SL_REAL(__read_chk)(fd, buf, n, buflen);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    ssize_t r = SL_REAL(recv)(fd, buf, n, flags);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    ssize_t r = SL_REAL(__recv_chk)(fd, buf, n, buflen, flags);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags,
+                           struct sockaddr *addr, socklen_t *len)
+{
+    ssize_t r = SL_REAL(recvfrom)(fd, buf, n, flags, addr, len);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+SL_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                 struct sockaddr *addr, socklen_t *len)
+{
+    ssize_t r = SL_REAL(__recvfrom_chk)(fd, buf, n, buflen, flags, addr, len);
+    maybe_eof(fd, r, n);
+    return r;
+}
+
+static size_t iov_bytes(const struct iovec *iov, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    return total;
+}
+
+SL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    ssize_t r = SL_REAL(readv)(fd, iov, iovcnt);
+    if (__builtin_expect(r == 0, 0))
+        maybe_eof(fd, r, iov_bytes(iov, iovcnt));
+    return r;
+}
+
+/* Sockets passed to us with SCM_RIGHTS become tracked (origin "received"). */
+static void received_fds(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            __builtin_memcpy(&fd, data + i * sizeof(int), sizeof(int));
+            sl_on_received(fd);
+        }
+    }
+}
+
+SL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    ssize_t r = SL_REAL(recvmsg)(fd, msg, flags);
+    if (r >= 0 && msg->msg_controllen > 0) {
+        int saved = errno;
+        sl_ensure_init();
+        received_fds(msg);
+        errno = saved;
+    }
+    if (r == 0)
+        maybe_eof(fd, r, iov_bytes(msg->msg_iov, (int)msg->msg_iovlen));
+    return r;
+}
+
+SL_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+                       struct timespec *timeout)
+{
+    int r = SL_REAL(recvmmsg)(fd, vec, vlen, flags, timeout);
+    if (r > 0) {
+        int saved = errno;
+        for (int i = 0; i < r; i++)
+            if (vec[i].msg_hdr.msg_controllen > 0) {
+                sl_ensure_init();
+                received_fds(&vec[i].msg_hdr);
+            }
+        errno = saved;
+    }
+    return r;
+}
+
+/* ---- closing ---- */
+
+SL_EXPORT int shutdown(int fd, int how)
+{
+    int rc = SL_REAL(shutdown)(fd, how);
+    if (rc == 0) {
+        int saved = errno;
+        sl_on_shutdown(fd, how);
+        errno = saved;
+    }
+    return rc;
+}
+
+/* Closes are recorded before the real close: once the kernel frees the
+ * number another thread's socket() may get it, and its record must win. */
+SL_EXPORT int close(int fd)
+{
+    int saved = errno;
+    sl_on_close(fd);
+    errno = saved;
+    return SL_REAL(close)(fd);
+}
+
+SL_EXPORT int __close(int fd)
+{
+    int saved = errno;
+    sl_on_close(fd);
+    errno = saved;
+    return SL_REAL(__close)(fd);
+}
+
+SL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    int saved = errno;
+    if (!(flags & CLOSE_RANGE_CLOEXEC))
+        sl_on_close_range(first, last);
+    errno = saved;
+    return SL_REAL(close_range)(first, last, flags);
+}
+
+SL_EXPORT void closefrom(int lowfd)
+{
+    int saved = errno;
+    if (lowfd >= 0)
+        sl_on_close_range((unsigned)lowfd, ~0u);
+    errno = saved;
+    SL_REAL(closefrom)(lowfd);
+}
+
+SL_EXPORT int fclose(FILE *fp)
+{
+    int saved = errno;
+    /* fclose(fdopen(sock)) closes the socket behind close()'s back. */
+    if (fp != NULL)
+        sl_on_close(fileno(fp));
+    errno = saved;
+    return SL_REAL(fclose)(fp);
+}
+
+/* ---- duplicating ---- */
+
+SL_EXPORT int dup(int fd)
+{
+    int rc = SL_REAL(dup)(fd);
+    if (rc >= 0) {
+        int saved = errno;
+        sl_on_dup(fd, rc);
+        errno = saved;
+    }
+    return rc;
+}
+
+/* dup2/dup3 onto an open fd close it first (the JDK closes sockets so). */
+static int dup_onto(int (*real)(int, int, int), int (*real2)(int, int),
+                    int oldfd, int newfd, int flags)
+{
+    int saved = errno;
+    sl_on_dup_target(newfd);
+    errno = saved;
+    int rc = real ? real(oldfd, newfd, flags) : real2(oldfd, newfd);
+    if (rc >= 0) {
+        saved = errno;
+        sl_on_dup(oldfd, newfd);
+        errno = saved;
+    }
+    return rc;
+}
+
+SL_EXPORT int dup2(int oldfd, int newfd)
+{
+    return dup_onto(NULL, SL_REAL(dup2), oldfd, newfd, 0);
+}
+
+SL_EXPORT int __dup2(int oldfd, int newfd)
+{
+    return dup_onto(NULL, SL_REAL(__dup2), oldfd, newfd, 0);
+}
+
+SL_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+    return dup_onto(SL_REAL(dup3), NULL, oldfd, newfd, flags);
+}
+
+/* fcntl's third argument is an int or a pointer; glibc itself forwards it as
+ * a pointer-sized value, and so do we. */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    int rc = real(fd, cmd, arg);
+    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+        int saved = errno;
+        sl_on_dup(fd, rc);
+        errno = saved;
+    }
+    return rc;
+}
+
+#define SL_FCNTL_HOOK(name)                                      \
+    SL_EXPORT int name(int fd, int cmd, ...)                     \
+    {                                                            \
+        va_list ap;                                              \
+        va_start(ap, cmd);                                       \
+        void *arg = va_arg(ap, void *);                          \
+        va_end(ap);                                              \
+        return fcntl_common(SL_REAL(name), fd, cmd, arg);        \
+    }
+SL_FCNTL_HOOK(fcntl)
+SL_FCNTL_HOOK(__fcntl)
+SL_FCNTL_HOOK(fcntl64)
+
+/* ---- processes ---- */
+
+SL_EXPORT pid_t fork(void)
+{
+    sl_ensure_init();
+    pid_t pid = SL_REAL(fork)();
+    if (pid == 0) {
+        int saved = errno;
+        sl_on_fork_child();
+        errno = saved;
+    }
+    return pid;
+}
+
+/* _Fork skips atfork handlers, so it is wrapped on its own. */
+SL_EXPORT pid_t _Fork(void)
+{
+    sl_ensure_init();
+    pid_t pid = SL_REAL(_Fork)();
+    if (pid == 0) {
+        int saved = errno;
+        sl_on_fork_child();
+        errno = saved;
+    }
+    return pid;
+}
+
+/* _exit and _Exit skip atexit handlers: write the report first. exit()
+ * calls glibc's hidden _exit, so it never comes here. */
+SL_EXPORT void _exit(int status)
+{
+    SL_REAL(_exit)(sl_on_exit(status));
+    __builtin_unreachable();
+}
+
+SL_EXPORT void _Exit(int status)
+{
+    SL_REAL(_Exit)(sl_on_exit(status));
+    __builtin_unreachable();
+}

@@ -1,0 +1,132 @@
+/* output.c -- report destination and the registry of the shim's own fds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "real.h"
+#include "runtime.h"
+
+#define NPRIVATE 8
+
+static _Atomic int private_fds[NPRIVATE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static _Atomic int report_slot = -1;
+
+int sl_private_add(int fd)
+{
+    for (int i = 0; i < NPRIVATE; i++) {
+        int expected = -1;
+        if (__atomic_compare_exchange_n(&private_fds[i], &expected, fd, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return i;
+    }
+    return -1;
+}
+
+int sl_private_is(int fd)
+{
+    for (int i = 0; i < NPRIVATE; i++)
+        if (__atomic_load_n(&private_fds[i], __ATOMIC_ACQUIRE) == fd)
+            return 1;
+    return 0;
+}
+
+void sl_private_lost_range(unsigned first, unsigned last)
+{
+    for (int i = 0; i < NPRIVATE; i++) {
+        int fd = __atomic_load_n(&private_fds[i], __ATOMIC_ACQUIRE);
+        if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
+            __atomic_compare_exchange_n(&private_fds[i], &fd, -1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+}
+
+void sl_private_lost(int fd)
+{
+    if (fd >= 0)
+        sl_private_lost_range((unsigned)fd, (unsigned)fd);
+}
+
+int sl_private_fd(int slot)
+{
+    return slot < 0 ? -1 : __atomic_load_n(&private_fds[slot], __ATOMIC_ACQUIRE);
+}
+
+void sl_private_close(int slot)
+{
+    if (slot < 0)
+        return;
+    int fd = __atomic_exchange_n(&private_fds[slot], -1, __ATOMIC_ACQ_REL);
+    if (fd >= 0)
+        SL_REAL(close)(fd);
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* The report file's fd, opened on first use (again after a fork or after
+ * the program closed it); -1 for stderr. */
+static int report_fd(void)
+{
+    int slot = __atomic_load_n(&report_slot, __ATOMIC_ACQUIRE);
+    int fd = sl_private_fd(slot);
+    char path[4096];
+
+    if (fd >= 0)
+        return fd;
+    if (sl_opts.log_path == NULL || sl_opts.log_path[0] == '\0' || getauxval(AT_SECURE))
+        return -1;
+    if (slot >= 0)
+        sl_private_close(slot);   /* lost: forget the slot */
+    snprintf(path, sizeof(path), "%s.%d", sl_opts.log_path, (int)getpid());
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        char msg[4200];
+        snprintf(msg, sizeof(msg), "sockleak: cannot open log_path file %s: %s; "
+                 "writing the report to stderr", path, strerror(errno));
+        sl_out_warn(msg);
+        return -1;
+    }
+    slot = sl_private_add(fd);
+    __atomic_store_n(&report_slot, slot, __ATOMIC_RELEASE);
+    return fd;
+}
+
+void sl_out_write(const char *buf, size_t len)
+{
+    int saved = errno;
+    int fd = report_fd();
+    write_all(fd >= 0 ? fd : STDERR_FILENO, buf, len);
+    errno = saved;
+}
+
+void sl_out_warn(const char *line)
+{
+    char buf[1024];
+    int saved = errno;
+    int n = snprintf(buf, sizeof(buf), "%s\n", line);
+    if (n > (int)sizeof(buf) - 1)
+        n = (int)sizeof(buf) - 1;
+    write_all(STDERR_FILENO, buf, (size_t)n);
+    errno = saved;
+}
+
+void sl_out_after_fork(void)
+{
+    int slot = __atomic_exchange_n(&report_slot, -1, __ATOMIC_ACQ_REL);
+    /* The parent's file stays the parent's: drop our copy of its fd. */
+    sl_private_close(slot);
+}

@@ -1,0 +1,27 @@
+/* output.h -- where reports go, and the shim's own (private) fds. */
+#ifndef SL_OUTPUT_H
+#define SL_OUTPUT_H
+
+#include <stddef.h>
+
+/* Write buf (whole lines) to the report destination with one write(2) where
+ * the kernel allows: stderr, or log_path's PREFIX.PID opened on first use. */
+void sl_out_write(const char *buf, size_t len);
+
+/* Write one line to stderr regardless of log_path (warnings, help). */
+void sl_out_warn(const char *line);
+
+/* Private fds: the shim's own (report file, netlink). They are never
+ * tracked; if the program closes one (closefrom, a close loop) the owner
+ * learns it was lost and must neither use nor close that number again. */
+int sl_private_add(int fd);            /* returns a slot, or -1 if full */
+int sl_private_is(int fd);
+void sl_private_lost(int fd);          /* the program is closing fd */
+void sl_private_lost_range(unsigned first, unsigned last);
+int sl_private_fd(int slot);           /* -1 once lost */
+void sl_private_close(int slot);       /* close it unless lost */
+
+/* A fork child: its report goes to its own PREFIX.PID. */
+void sl_out_after_fork(void);
+
+#endif

@@ -1,0 +1,334 @@
+/* report.c -- text and JSON Lines writers over the same grouped leak data. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "report.h"
+#include "runtime.h"
+#include "sockinfo.h"
+#include "stackdepot.h"
+#include "symbolize.h"
+
+#define MAX_EXPANDED 8   /* frames one pc may expand to (inlined calls) */
+
+void sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->p != NULL && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            return;
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+void sl_buf_json_str(struct sl_buf *b, const char *s)
+{
+    if (s == NULL) {
+        sl_buf_printf(b, "null");
+        return;
+    }
+    sl_buf_printf(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            sl_buf_printf(b, "\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f)
+            sl_buf_printf(b, "\\u%04x", *c);
+        else
+            sl_buf_printf(b, "%c", *c);
+    }
+    sl_buf_printf(b, "\"");
+}
+
+void sl_buf_flush(struct sl_buf *b)
+{
+    if (b->len > 0)
+        sl_out_write(b->p, b->len);
+    b->len = 0;
+}
+
+void sl_buf_free(struct sl_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+const char *sl_kind_name(enum sl_kind kind)
+{
+    return kind == SL_KIND_CLOSE_WAIT ? "close_wait" : "open_at_exit";
+}
+
+static const char *basename_of(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path;
+}
+
+/* ---- stacks ---- */
+
+/* Expand a stored stack into symbolized frames; returns how many. */
+static int stack_frames(uint32_t stack_id, struct sl_frame *out, int max)
+{
+    const uintptr_t *pcs;
+    unsigned n = sl_stack_get(stack_id, &pcs);
+    int count = 0;
+    for (unsigned i = 0; i < n && count < max; i++)
+        count += sl_symbolize(pcs[i], out + count,
+                              max - count < MAX_EXPANDED ? max - count : MAX_EXPANDED);
+    return count;
+}
+
+static void json_stack(struct sl_buf *b, uint32_t stack_id)
+{
+    struct sl_frame frames[SL_STACK_MAX * 2];
+    int n = stack_frames(stack_id, frames, SL_STACK_MAX * 2);
+    sl_buf_printf(b, ",\"stack_id\":%" PRIu32 ",\"stack\":[", stack_id);
+    for (int i = 0; i < n; i++) {
+        const struct sl_frame *f = &frames[i];
+        sl_buf_printf(b, "%s{\"pc\":\"0x%" PRIxPTR "\",\"module\":", i ? "," : "", f->pc);
+        sl_buf_json_str(b, f->module);
+        sl_buf_printf(b, ",\"offset\":\"0x%" PRIxPTR "\",\"function\":", f->offset);
+        sl_buf_json_str(b, f->function);
+        sl_buf_printf(b, ",\"file\":");
+        sl_buf_json_str(b, f->file);
+        sl_buf_printf(b, ",\"line\":%d,\"inlined\":%s}", f->line, f->inlined ? "true" : "false");
+    }
+    sl_buf_printf(b, "]");
+}
+
+static void text_stack(struct sl_buf *b, uint32_t stack_id)
+{
+    struct sl_frame frames[SL_STACK_MAX * 2];
+    int n = stack_frames(stack_id, frames, SL_STACK_MAX * 2);
+    if (n == 0)
+        sl_buf_printf(b, "    (no creation stack: the socket was open before the process started)\n");
+    for (int i = 0; i < n; i++) {
+        const struct sl_frame *f = &frames[i];
+        sl_buf_printf(b, "    #%d 0x%" PRIxPTR " in %s", i, f->pc, f->function ? f->function : "??");
+        if (f->file)
+            sl_buf_printf(b, " %s:%d", f->file, f->line);
+        if (f->module)
+            sl_buf_printf(b, " (%s+0x%" PRIxPTR ")", f->module, f->offset);
+        sl_buf_printf(b, "%s\n", f->inlined ? " [inlined]" : "");
+    }
+}
+
+/* "db_connect (leaky_client.c:42)": the innermost frame, for headlines. */
+static void text_culprit(struct sl_buf *b, uint32_t stack_id)
+{
+    struct sl_frame f[MAX_EXPANDED];
+    const uintptr_t *pcs;
+    if (sl_stack_get(stack_id, &pcs) == 0 || sl_symbolize(pcs[0], f, MAX_EXPANDED) < 1)
+        return;
+    sl_buf_printf(b, " from %s", f[0].function ? f[0].function : "??");
+    if (f[0].file)
+        sl_buf_printf(b, " (%s:%d)", basename_of(f[0].file), f[0].line);
+    else if (f[0].module)
+        sl_buf_printf(b, " (%s+0x%" PRIxPTR ")", basename_of(f[0].module), f[0].offset);
+}
+
+/* ---- one leak ---- */
+
+void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l)
+{
+    char fam[16], typ[16];
+    sl_buf_printf(b, ",\"kind\":\"%s\",\"pid\":%d,\"fd\":%d,\"fds\":[",
+                  sl_kind_name(l->kind), l->pid, l->fds[0]);
+    for (int i = 0; i < l->nfds; i++)
+        sl_buf_printf(b, "%s%d", i ? "," : "", l->fds[i]);
+    sl_buf_printf(b, "],\"origin\":\"%s\",\"from_parent\":%s,\"family\":\"%s\","
+                  "\"type\":\"%s\",\"protocol\":%d,\"local\":",
+                  sl_origin_name(l->origin), l->from_parent ? "true" : "false",
+                  sl_family_name(l->family, fam, sizeof(fam)),
+                  sl_type_name(l->type, typ, sizeof(typ)), l->protocol);
+    sl_buf_json_str(b, l->has_local ? l->local : NULL);
+    sl_buf_printf(b, ",\"peer\":");
+    sl_buf_json_str(b, l->has_peer ? l->peer : NULL);
+    sl_buf_printf(b, ",\"tcp_state\":");
+    sl_buf_json_str(b, l->tcp_state >= 0 ? sl_tcp_state_name(l->tcp_state) : NULL);
+    sl_buf_printf(b, ",\"age_ms\":%" PRId64 ",\"fin_age_ms\":", l->age_ms);
+    if (l->fin_age_ms >= 0)
+        sl_buf_printf(b, "%" PRId64, l->fin_age_ms);
+    else
+        sl_buf_printf(b, "null");
+}
+
+static void json_leak(struct sl_buf *b, const struct sl_leak *l, const char *when)
+{
+    sl_buf_printf(b, "{\"event\":\"leak\",\"when\":\"%s\"", when);
+    sl_report_leak_fields(b, l);
+    json_stack(b, l->stack_id);
+    sl_buf_printf(b, "}\n");
+}
+
+static void text_duration(struct sl_buf *b, int64_t ms)
+{
+    if (ms < 1000)
+        sl_buf_printf(b, "%" PRId64 " ms", ms);
+    else if (ms < 120000)
+        sl_buf_printf(b, "%.1f s", (double)ms / 1000);
+    else
+        sl_buf_printf(b, "%.1f min", (double)ms / 60000);
+}
+
+static void text_socket_line(struct sl_buf *b, const struct sl_leak *l)
+{
+    char fam[16], typ[16];
+    sl_buf_printf(b, "  fd %d", l->fds[0]);
+    for (int i = 1; i < l->nfds; i++)
+        sl_buf_printf(b, ",%d", l->fds[i]);
+    sl_buf_printf(b, ": %s -> %s %s", l->has_local ? (l->local[0] ? l->local : "(unnamed)") : "?",
+                  l->has_peer ? (l->peer[0] ? l->peer : "(unnamed)") : "(no peer)",
+                  l->tcp_state >= 0 ? sl_tcp_state_name(l->tcp_state)
+                                    : sl_type_name(l->type, typ, sizeof(typ)));
+    if (l->tcp_state < 0)
+        sl_buf_printf(b, " %s", sl_family_name(l->family, fam, sizeof(fam)));
+    sl_buf_printf(b, ", age ");
+    text_duration(b, l->age_ms);
+    if (l->fin_age_ms >= 0) {
+        sl_buf_printf(b, ", peer closed ");
+        text_duration(b, l->fin_age_ms);
+        sl_buf_printf(b, " ago");
+    }
+    if (l->origin != SL_ORIGIN_SOCKET)
+        sl_buf_printf(b, " (%s)", sl_origin_name(l->origin));
+    sl_buf_printf(b, "\n");
+}
+
+static const char *kind_headline(enum sl_kind kind)
+{
+    return kind == SL_KIND_CLOSE_WAIT ? "leaked in CLOSE_WAIT (peer closed, never closed here)"
+                                      : "open at exit (peer has not closed)";
+}
+
+/* ---- exit report ---- */
+
+static int leak_order(const void *pa, const void *pb)
+{
+    const struct sl_leak *a = pa, *b = pb;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->stack_id != b->stack_id)
+        return a->stack_id < b->stack_id ? -1 : 1;
+    return a->fds[0] - b->fds[0];
+}
+
+struct group {
+    size_t first, count;
+};
+
+static int group_order(const void *pa, const void *pb, void *arg)
+{
+    const struct group *a = pa, *b = pb;
+    const struct sl_leak *leaks = arg;
+    if (leaks[a->first].kind != leaks[b->first].kind)
+        return leaks[a->first].kind < leaks[b->first].kind ? -1 : 1;
+    if (a->count != b->count)
+        return a->count > b->count ? -1 : 1;
+    return a->first < b->first ? -1 : 1;
+}
+
+static void write_text_group(struct sl_buf *b, const struct sl_leak *l, size_t count)
+{
+    size_t shown = sl_opts.max_sockets > 0 && (size_t)sl_opts.max_sockets < count
+                       ? (size_t)sl_opts.max_sockets : count;
+    sl_buf_printf(b, "==%d== sockleak: %zu socket%s %s", l->pid, count,
+                  count == 1 ? "" : "s", kind_headline(l->kind));
+    text_culprit(b, l->stack_id);
+    sl_buf_printf(b, ", created at:\n");
+    text_stack(b, l->stack_id);
+    for (size_t i = 0; i < shown; i++)
+        text_socket_line(b, &l[i]);
+    if (shown < count)
+        sl_buf_printf(b, "  ... omitting %zu more (max_sockets=%ld)\n", count - shown,
+                      sl_opts.max_sockets);
+    sl_buf_printf(b, "\n");
+    sl_buf_flush(b);
+}
+
+static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t ngroups)
+{
+    uint64_t leaks = s->close_wait + s->open_at_exit;
+    if (sl_opts.format == SL_FORMAT_JSON) {
+        sl_buf_printf(b, "{\"event\":\"summary\",\"pid\":%d,\"sockets_opened\":%" PRIu64
+                      ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
+                      ",\"close_wait\":%" PRIu64 ",\"open_at_exit\":%" PRIu64
+                      ",\"inherited\":%" PRIu64 ",\"groups\":%zu}\n",
+                      s->pid, s->opened, s->closed, leaks, s->close_wait, s->open_at_exit,
+                      s->inherited, ngroups);
+    } else if (leaks > 0 || sl_opts.verbose) {
+        sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
+                      " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
+                      " opened, %" PRIu64 " closed.\n", leaks, leaks == 1 ? "" : "s",
+                      s->close_wait, s->open_at_exit, ngroups, ngroups == 1 ? "" : "s",
+                      s->opened, s->closed);
+    }
+    sl_buf_flush(b);
+}
+
+void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *sum)
+{
+    struct sl_buf b = { 0 };
+    struct group *groups = calloc(n ? n : 1, sizeof(*groups));
+    size_t ngroups = 0;
+
+    qsort(leaks, n, sizeof(*leaks), leak_order);
+    for (size_t i = 0; i < n; i++) {
+        if (groups && (i == 0 || leaks[i].kind != leaks[i - 1].kind ||
+                       leaks[i].stack_id != leaks[i - 1].stack_id))
+            groups[ngroups++] = (struct group){ i, 0 };
+        if (groups)
+            groups[ngroups - 1].count++;
+    }
+    if (groups)
+        qsort_r(groups, ngroups, sizeof(*groups), group_order, leaks);
+    for (size_t g = 0; groups && g < ngroups; g++) {
+        const struct sl_leak *first = &leaks[groups[g].first];
+        if (sl_opts.format == SL_FORMAT_JSON) {
+            for (size_t i = 0; i < groups[g].count; i++)
+                json_leak(&b, &first[i], "exit");
+            sl_buf_flush(&b);
+        } else {
+            write_text_group(&b, first, groups[g].count);
+        }
+    }
+    write_summary(&b, sum, ngroups);
+    sl_buf_free(&b);
+    free(groups);
+}
+
+void sl_report_live_leak(const struct sl_leak *l)
+{
+    struct sl_buf b = { 0 };
+    if (sl_opts.format == SL_FORMAT_JSON) {
+        json_leak(&b, l, "live");
+    } else {
+        sl_buf_printf(&b, "==%d== sockleak: live: 1 socket %s for ", l->pid, kind_headline(l->kind));
+        text_duration(&b, l->fin_age_ms >= 0 ? l->fin_age_ms : l->age_ms);
+        text_culprit(&b, l->stack_id);
+        sl_buf_printf(&b, ", created at:\n");
+        text_stack(&b, l->stack_id);
+        text_socket_line(&b, l);
+        sl_buf_printf(&b, "\n");
+    }
+    sl_buf_flush(&b);
+    sl_buf_free(&b);
+}

@@ -1,0 +1,62 @@
+/* report.h -- the report layer: formats leak data the runtime collected as
+ * text or JSON Lines. It only reads and formats; it owns no state. */
+#ifndef SL_REPORT_H
+#define SL_REPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sl_kind { SL_KIND_CLOSE_WAIT, SL_KIND_OPEN_AT_EXIT };
+
+#define SL_LEAK_MAX_FDS 16
+#define SL_ADDR_MAX 128
+
+/* One leaked socket, as a snapshot (the runtime fills it in). */
+struct sl_leak {
+    enum sl_kind kind;
+    int pid;
+    int fds[SL_LEAK_MAX_FDS];   /* ascending; fds[0] is "fd" */
+    int nfds;
+    int origin;                 /* enum sl_origin */
+    int from_parent;            /* created before this process forked off */
+    int family, type, protocol;
+    char local[SL_ADDR_MAX], peer[SL_ADDR_MAX];
+    int has_local, has_peer;
+    int tcp_state;              /* -1: not TCP */
+    int64_t age_ms;
+    int64_t fin_age_ms;         /* -1: peer close not seen */
+    uint32_t stack_id;
+};
+
+struct sl_summary {
+    int pid;
+    uint64_t opened, closed, inherited;
+    uint64_t close_wait, open_at_exit;
+};
+
+/* A growable line buffer (report time only: it allocates). */
+struct sl_buf {
+    char *p;
+    size_t len, cap;
+};
+void sl_buf_printf(struct sl_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sl_buf_json_str(struct sl_buf *b, const char *s);   /* "..." or null */
+void sl_buf_flush(struct sl_buf *b);                     /* write and empty */
+void sl_buf_free(struct sl_buf *b);
+
+/* The kind's name in JSON ("close_wait") and its text headline words. */
+const char *sl_kind_name(enum sl_kind kind);
+
+/* Append the JSON fields common to leak events (no braces, leading comma). */
+void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l);
+
+/* Exit report: group leaks by (kind, stack), write them and the summary in
+ * the configured format. Sorts leaks in place. */
+void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *sum);
+
+/* One leak reported while the program runs (when = "live"). */
+void sl_report_live_leak(const struct sl_leak *l);
+
+#endif

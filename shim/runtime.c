@@ -1,0 +1,577 @@
+/* runtime.c -- socket records and the events that change them; init, fork
+ * and the exit report's collection pass. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "output.h"
+#include "real.h"
+#include "report.h"
+#include "runtime.h"
+#include "sockinfo.h"
+#include "stackdepot.h"
+#include "symbolize.h"
+#include "watcher.h"
+
+#define REC_CHUNK    1024          /* records per lazily mapped chunk */
+#define REC_CHUNKS   4096          /* at most 4M live sockets */
+
+struct sl_options sl_opts;
+struct sl_stats sl_stats;
+_Atomic int sl_ready;
+__thread int sl_in_shim __attribute__((tls_model("initial-exec")));
+
+static _Atomic int init_state;           /* 0 none, 1 running, 2 done */
+static char opts_buf[4096];
+static struct sl_sock *_Atomic rec_chunks[REC_CHUNKS];
+static _Atomic uint32_t rec_next = 1;    /* next never-used id; 0 means none */
+static _Atomic uint64_t free_head;       /* (tag << 32) | id: ABA-safe stack */
+static _Atomic int cached_pid;
+static _Atomic uint32_t fork_epoch;      /* bumped in every fork child */
+static _Atomic int exit_reported_pid;
+static int64_t start_ns;
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+int64_t sl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- socket records: a lock-free pool, never unmapped ---- */
+
+struct sl_sock *sl_sock_get(uint32_t id)
+{
+    if (id == 0 || id >= (uint32_t)REC_CHUNK * REC_CHUNKS)
+        return NULL;
+    struct sl_sock *chunk = __atomic_load_n(&rec_chunks[id / REC_CHUNK], __ATOMIC_ACQUIRE);
+    return chunk ? &chunk[id % REC_CHUNK] : NULL;
+}
+
+static struct sl_sock *ensure_chunk(uint32_t id)
+{
+    struct sl_sock *chunk = sl_sock_get(id);
+    if (chunk != NULL || id >= (uint32_t)REC_CHUNK * REC_CHUNKS)
+        return chunk;
+    void *p = mmap(NULL, REC_CHUNK * sizeof(struct sl_sock), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    struct sl_sock *expected = NULL;
+    if (!__atomic_compare_exchange_n(&rec_chunks[id / REC_CHUNK], &expected, p, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        munmap(p, REC_CHUNK * sizeof(struct sl_sock));
+    return sl_sock_get(id);
+}
+
+static uint32_t rec_alloc(void)
+{
+    uint64_t head = __atomic_load_n(&free_head, __ATOMIC_ACQUIRE);
+    while ((uint32_t)head != 0) {
+        struct sl_sock *s = sl_sock_get((uint32_t)head);
+        uint64_t next = ((head >> 32) + 1) << 32 | s->next_free;
+        if (__atomic_compare_exchange_n(&free_head, &head, next, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (uint32_t)head;
+    }
+    uint32_t id = __atomic_fetch_add(&rec_next, 1, __ATOMIC_RELAXED);
+    return ensure_chunk(id) ? id : 0;
+}
+
+static void rec_free(uint32_t id)
+{
+    struct sl_sock *s = sl_sock_get(id);
+    uint64_t head = __atomic_load_n(&free_head, __ATOMIC_ACQUIRE), next;
+    __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);   /* even: free */
+    do {
+        s->next_free = (uint32_t)head;
+        next = ((head >> 32) + 1) << 32 | id;
+    } while (!__atomic_compare_exchange_n(&free_head, &head, next, 0,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+}
+
+uint32_t sl_sock_id_of_fd(int fd)
+{
+    return sl_fd_get(fd);
+}
+
+struct sl_sock *sl_sock_of_fd(int fd)
+{
+    return sl_sock_get(sl_fd_get(fd));
+}
+
+/* Drop one fd's reference; the last one closes the socket. */
+static void release(uint32_t id, int fd)
+{
+    struct sl_sock *s = sl_sock_get(id);
+    if (s == NULL || __atomic_fetch_sub(&s->nfds, 1, __ATOMIC_ACQ_REL) != 1)
+        return;
+    if (s->origin != SL_ORIGIN_INHERITED &&
+        s->epoch == __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED))
+        __atomic_fetch_add(&sl_stats.closed, 1, __ATOMIC_RELAXED);
+    sl_watcher_on_close(s, fd);
+    rec_free(id);
+}
+
+/* ---- events ---- */
+
+/* The same bad-fd check starts every event (tsan_fd.cpp's bogusfd): not
+ * initialized yet, the shim's own call, a bad number, or the shim's own fd. */
+static int bogus(int fd)
+{
+    return !__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || sl_in_shim || fd < 0 ||
+           (unsigned)fd >= sl_fdtable_capacity() || sl_private_is(fd);
+}
+
+/* A vfork child shares our memory: its closes must not touch the parent's
+ * table. getpid() is a real syscall, so only the rarer events pay for it. */
+static int in_vfork_child(void)
+{
+    return (int)syscall(SYS_getpid) != __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+}
+
+static void track(int fd, int family, int type, int protocol, enum sl_origin origin,
+                  uint32_t stack_id)
+{
+    struct stat st;
+    uint32_t id;
+    if (fstat(fd, &st) != 0 || (id = rec_alloc()) == 0)
+        return;
+    struct sl_sock *s = sl_sock_get(id);
+    if (s == NULL)
+        return;
+    s->nfds = 1;
+    s->stack_id = stack_id;
+    s->origin = (uint8_t)origin;
+    s->family = family;
+    s->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    s->protocol = protocol;
+    s->ino = st.st_ino;
+    s->dev = st.st_dev;
+    s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns : sl_now_ns();
+    s->fin_ns = 0;
+    s->close_wait_ns = 0;
+    s->flags = 0;
+    s->epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);    /* odd: in use */
+    if (origin == SL_ORIGIN_INHERITED)
+        __atomic_fetch_add(&sl_stats.inherited, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&sl_stats.opened, 1, __ATOMIC_RELAXED);
+    /* A stale entry means the old fd was closed behind our back (a raw
+     * syscall, glibc internals): the number was reused, so drop it. */
+    uint32_t old = sl_fd_set(fd, id);
+    if (old != 0)
+        release(old, fd);
+    sl_watcher_on_socket(s);
+}
+
+void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin)
+{
+    if (bogus(fd))
+        return;
+    sl_in_shim = 1;
+    /* Unwind before touching shared state: libunwind may take the loader lock. */
+    uint32_t stack_id = sl_stack_capture((unsigned)sl_opts.stack_depth);
+    track(fd, family, type, protocol, origin, stack_id);
+    sl_in_shim = 0;
+}
+
+void sl_on_accept(int listen_fd, int fd, enum sl_origin origin)
+{
+    if (bogus(fd))
+        return;
+    struct sl_sock *l = sl_sock_of_fd(listen_fd);
+    int family, type, protocol;
+    if (l != NULL) {
+        family = l->family;
+        type = l->type;
+        protocol = l->protocol;
+    } else if (sl_sock_kind(fd, &family, &type, &protocol) != 0) {
+        return;
+    }
+    sl_on_socket(fd, family, type, protocol, origin);
+}
+
+void sl_on_received(int fd)
+{
+    struct stat st;
+    int family, type, protocol;
+    if (bogus(fd) || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        sl_sock_kind(fd, &family, &type, &protocol) != 0)
+        return;
+    sl_on_socket(fd, family, type, protocol, SL_ORIGIN_RECEIVED);
+}
+
+void sl_on_dup(int oldfd, int newfd)
+{
+    if (bogus(newfd) || oldfd == newfd || in_vfork_child())
+        return;
+    uint32_t id = sl_fd_get(oldfd);
+    struct sl_sock *s = sl_sock_get(id);
+    uint32_t prev;
+    if (s != NULL) {
+        __atomic_fetch_add(&s->nfds, 1, __ATOMIC_ACQ_REL);
+        prev = sl_fd_set(newfd, id);
+    } else {
+        prev = sl_fd_take(newfd);   /* newfd now refers to something untracked */
+    }
+    if (prev != 0)
+        release(prev, newfd);
+}
+
+void sl_on_close(int fd)
+{
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || fd < 0)
+        return;
+    if (sl_private_is(fd)) {
+        /* The program closes one of our fds (a close loop): let it, and
+         * stop using that number. */
+        sl_private_lost(fd);
+        return;
+    }
+    if (sl_fd_get(fd) == 0 || in_vfork_child())
+        return;
+    uint32_t id = sl_fd_take(fd);
+    if (id != 0)
+        release(id, fd);
+}
+
+void sl_on_dup_target(int newfd)
+{
+    /* dup2 onto one of our own fds: stop using it before it changes. */
+    if (newfd >= 0 && sl_private_is(newfd))
+        sl_private_lost(newfd);
+}
+
+static void close_cb(int fd, uint32_t id, void *arg)
+{
+    (void)id;
+    (void)arg;
+    uint32_t taken = sl_fd_take(fd);
+    if (taken != 0)
+        release(taken, fd);
+}
+
+void sl_on_close_range(unsigned first, unsigned last)
+{
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || first > last || in_vfork_child())
+        return;
+    sl_private_lost_range(first, last);
+    sl_fd_foreach(first, last, close_cb, NULL);
+}
+
+void sl_on_eof(int fd)
+{
+    /* Hot path (a 0-byte read): no lock, no allocation, no syscall. */
+    struct sl_sock *s = sl_sock_of_fd(fd);
+    if (s == NULL || s->type != SOCK_STREAM || __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED))
+        return;
+    int64_t zero = 0;
+    __atomic_compare_exchange_n(&s->fin_ns, &zero, sl_now_ns(), 0,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void sl_on_shutdown(int fd, int how)
+{
+    struct sl_sock *s = sl_sock_of_fd(fd);
+    if (s != NULL && (how == SHUT_WR || how == SHUT_RDWR))
+        __atomic_fetch_or(&s->flags, SL_SOCK_SHUT_WR, __ATOMIC_RELAXED);
+}
+
+void sl_on_connect(int fd)
+{
+    struct sl_sock *s = sl_sock_of_fd(fd);
+    if (s != NULL && !sl_in_shim) {
+        __atomic_fetch_or(&s->flags, SL_SOCK_CONNECTED, __ATOMIC_RELAXED);
+        sl_watcher_on_connect(s, fd);
+    }
+}
+
+/* ---- describing and collecting leaks ---- */
+
+void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
+                 struct sl_leak *out, int64_t now)
+{
+    int fd = fds[0];
+    int64_t fin = __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED);
+    int64_t cw = __atomic_load_n(&s->close_wait_ns, __ATOMIC_RELAXED);
+
+    memset(out, 0, sizeof(*out));
+    out->pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    out->nfds = nfds < SL_LEAK_MAX_FDS ? nfds : SL_LEAK_MAX_FDS;
+    memcpy(out->fds, fds, (size_t)out->nfds * sizeof(int));
+    out->origin = s->origin;
+    out->from_parent = s->epoch != __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
+    out->family = s->family;
+    out->type = s->type;
+    out->protocol = s->protocol;
+    out->stack_id = s->stack_id;
+    out->has_local = sl_sock_address(fd, 0, out->local, sizeof(out->local)) == 0;
+    out->has_peer = sl_sock_address(fd, 1, out->peer, sizeof(out->peer)) == 0;
+    out->tcp_state = sl_tcp_state(fd);
+    out->age_ms = (now - s->created_ns) / 1000000;
+
+    int peer_closed = fin != 0 || out->tcp_state == TCP_CLOSE_WAIT ||
+                      out->tcp_state == TCP_LAST_ACK || out->tcp_state == TCP_CLOSING;
+    if (!peer_closed && out->tcp_state < 0 && s->type != SOCK_DGRAM && out->has_peer)
+        peer_closed = sl_peer_hung_up(fd);   /* Unix stream/seqpacket peers */
+    out->kind = peer_closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
+    out->fin_age_ms = fin ? (now - fin) / 1000000 : cw ? (now - cw) / 1000000 : -1;
+}
+
+struct collect {
+    uint32_t *ids;
+    int *fds;
+    size_t n, cap;
+};
+
+static void collect_cb(int fd, uint32_t id, void *arg)
+{
+    struct collect *c = arg;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        uint32_t *ids = realloc(c->ids, cap * sizeof(*ids));
+        int *fds = ids ? realloc(c->fds, cap * sizeof(*fds)) : NULL;
+        if (ids) c->ids = ids;
+        if (fds == NULL)
+            return;
+        c->fds = fds;
+        c->cap = cap;
+    }
+    c->ids[c->n] = id;
+    c->fds[c->n++] = fd;
+}
+
+/* fd still refers to the socket s was created for (not closed behind our back). */
+static int still_same(const struct sl_sock *s, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev;
+}
+
+static int reportable(const struct sl_sock *s, uint32_t epoch)
+{
+    if (s->origin == SL_ORIGIN_INHERITED || s->epoch != epoch)
+        return sl_opts.report_inherited;
+    return 1;
+}
+
+/* Turn the (id, fd) pairs into leaks, one per socket; returns the count. */
+static size_t describe_all(struct collect *c, struct sl_leak *leaks, struct sl_summary *sum)
+{
+    int64_t now = sl_now_ns();
+    uint32_t epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
+    size_t n = 0;
+    for (size_t i = 0; i < c->n;) {
+        size_t j = i;
+        int fds[SL_LEAK_MAX_FDS], nfds = 0;
+        struct sl_sock *s = sl_sock_get(c->ids[i]);
+        for (; j < c->n && c->ids[j] == c->ids[i]; j++)
+            if (s && nfds < SL_LEAK_MAX_FDS && still_same(s, c->fds[j]))
+                fds[nfds++] = c->fds[j];
+        i = j;
+        if (s == NULL || nfds == 0 || !reportable(s, epoch))
+            continue;
+        sl_describe(s, fds, nfds, &leaks[n], now);
+        if (leaks[n].kind == SL_KIND_OPEN_AT_EXIT && !sl_opts.report_open)
+            continue;
+        if (leaks[n].kind == SL_KIND_CLOSE_WAIT)
+            sum->close_wait++;
+        else
+            sum->open_at_exit++;
+        n++;
+    }
+    return n;
+}
+
+static int by_id_then_fd(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* Gather every tracked fd, grouped by socket, and report. Returns the
+ * number of leaks that count for exitcode. */
+static int report_now(void)
+{
+    struct collect c = { 0 };
+    struct sl_summary sum = { 0 };
+    sl_fd_foreach(0, ~0u, collect_cb, &c);
+
+    /* Sort the pairs by (id, fd) so each socket's fds are adjacent. */
+    uint64_t *keys = malloc((c.n ? c.n : 1) * sizeof(*keys));
+    struct sl_leak *leaks = calloc(c.n ? c.n : 1, sizeof(*leaks));
+    if (keys == NULL || leaks == NULL) {
+        sl_out_warn("sockleak: out of memory while writing the report");
+        free(keys), free(leaks), free(c.ids), free(c.fds);
+        return 0;
+    }
+    for (size_t i = 0; i < c.n; i++)
+        keys[i] = (uint64_t)c.ids[i] << 32 | (uint32_t)c.fds[i];
+    qsort(keys, c.n, sizeof(*keys), by_id_then_fd);
+    for (size_t i = 0; i < c.n; i++) {
+        c.ids[i] = (uint32_t)(keys[i] >> 32);
+        c.fds[i] = (int)(uint32_t)keys[i];
+    }
+    sum.pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    sum.opened = sl_stats.opened;
+    sum.closed = sl_stats.closed;
+    sum.inherited = sl_stats.inherited;
+    size_t n = describe_all(&c, leaks, &sum);
+    sl_report_exit(leaks, n, &sum);
+    free(keys), free(leaks), free(c.ids), free(c.fds);
+    return (int)(sl_opts.fail_on == SL_FAIL_ANY ? sum.close_wait + sum.open_at_exit
+                                               : sum.close_wait);
+}
+
+/* Write this process's exit report once; returns the status to exit with. */
+static int exit_report(int status)
+{
+    int pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
+        __atomic_exchange_n(&exit_reported_pid, pid, __ATOMIC_ACQ_REL) == pid)
+        return status;
+    int saved = errno;
+    sl_in_shim = 1;
+    sl_watcher_stop();
+    int failing = report_now();
+    sl_in_shim = 0;
+    errno = saved;
+    return failing > 0 && sl_opts.exitcode != 0 ? (int)sl_opts.exitcode : status;
+}
+
+void sl_report_at_exit(void)
+{
+    exit_report(0);
+}
+
+int sl_on_exit(int status)
+{
+    return exit_report(status);
+}
+
+/* Runs after every library destructor (registered before __libc_start_main
+ * registers the loader's fini): libraries may still close sockets there. */
+static void atexit_handler(void *arg)
+{
+    (void)arg;
+    int status = exit_report(0);
+    if (status != 0) {
+        /* LeakSanitizer's exitcode: stdio is flushed by exit() only after
+         * us, so flush it now before leaving with the new status. */
+        fflush(NULL);
+        SL_REAL(_exit)(status);
+    }
+}
+
+/* ---- start, fork ---- */
+
+/* Every socket open before we started is inherited (systemd socket
+ * activation, CI runners' stdio, an exec'ing parent). */
+static void track_inherited(void)
+{
+    char buf[4096];
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return;
+    for (;;) {
+        long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            char *end;
+            long fd = strtol(d->d_name, &end, 10);
+            struct stat st;
+            int family, type, protocol;
+            if (*end != '\0' || end == d->d_name || fd == dir ||
+                fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+                sl_sock_kind((int)fd, &family, &type, &protocol) != 0)
+                continue;
+            track((int)fd, family, type, protocol, SL_ORIGIN_INHERITED, 0);
+        }
+    }
+    SL_REAL(close)(dir);
+}
+
+static unsigned max_fds(void)
+{
+    char buf[32] = { 0 };
+    unsigned long n = 0;
+    int fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (SL_REAL(read)(fd, buf, sizeof(buf) - 1) > 0)
+            n = strtoul(buf, NULL, 10);
+        SL_REAL(close)(fd);
+    }
+    if (n == 0)
+        n = 1u << 20;     /* the kernel's default nr_open */
+    return n > (1u << 30) ? 1u << 30 : (unsigned)n;
+}
+
+static void warn_cb(const char *msg)
+{
+    sl_out_warn(msg);
+}
+
+void sl_init(void)
+{
+    int expected = 0;
+    /* The loser of a race (or a hook re-entered from inside init) runs on
+     * untracked until init is done. */
+    if (!__atomic_compare_exchange_n(&init_state, &expected, 1, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    sl_in_shim = 1;
+    sl_real_resolve();
+    start_ns = sl_now_ns();
+    cached_pid = (int)syscall(SYS_getpid);
+    sl_options_parse(&sl_opts, secure_getenv("SOCKLEAK_OPTIONS"), opts_buf,
+                     sizeof(opts_buf), warn_cb);
+    if (sl_opts.help)
+        sl_options_help(warn_cb);
+    if (sl_opts.stack_depth < 1 || sl_opts.stack_depth > SL_STACK_MAX)
+        sl_opts.stack_depth = sl_opts.stack_depth < 1 ? 1 : SL_STACK_MAX;
+    if (sl_fdtable_init(max_fds()) != 0) {
+        sl_out_warn("sockleak: cannot allocate the fd table; not tracking sockets");
+        sl_in_shim = 0;
+        return;
+    }
+    sl_stack_init();
+    __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
+    track_inherited();
+    __cxa_atexit(atexit_handler, NULL, NULL);
+    __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+    sl_watcher_init();
+    sl_in_shim = 0;
+}
+
+void sl_on_fork_child(void)
+{
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE))
+        return;
+    /* The child counts, reports and watches only what it does itself. */
+    __atomic_store_n(&cached_pid, (int)syscall(SYS_getpid), __ATOMIC_RELAXED);
+    __atomic_fetch_add(&fork_epoch, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.opened, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.closed, 0, __ATOMIC_RELAXED);
+    sl_in_shim = 0;
+    sl_out_after_fork();
+    sl_symbolize_reset();
+    sl_watcher_after_fork();
+}

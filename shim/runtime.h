@@ -1,0 +1,92 @@
+/* runtime.h -- the shim's state: socket records, the fd table, the events
+ * the hooks report (one call each), and exit/fork handling. */
+#ifndef SL_RUNTIME_H
+#define SL_RUNTIME_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "options.h"
+
+enum sl_origin {
+    SL_ORIGIN_SOCKET, SL_ORIGIN_ACCEPT, SL_ORIGIN_ACCEPT4, SL_ORIGIN_SOCKETPAIR,
+    SL_ORIGIN_RECEIVED, SL_ORIGIN_INHERITED,
+};
+
+/* Flags of a socket record (sl_sock.flags). */
+#define SL_SOCK_SHUT_WR        0x01u  /* shutdown(SHUT_WR|SHUT_RDWR) called */
+#define SL_SOCK_CONNECTED      0x02u  /* connect() succeeded (or in progress) */
+#define SL_SOCK_LIVE_REPORTED  0x04u  /* a live leak event was written */
+#define SL_SOCK_PEER_REPORTED  0x08u  /* a peer_not_closing event was written */
+
+/* One kernel socket, shared by every fd that refers to it. */
+struct sl_sock {
+    _Atomic uint32_t gen;       /* odd while in use; bumped on alloc and free */
+    _Atomic int nfds;           /* fds of this process referring to it */
+    uint32_t next_free;
+    uint32_t stack_id;
+    uint8_t origin;             /* enum sl_origin */
+    uint32_t epoch;             /* fork generation it was created in */
+    int family, type, protocol;
+    uint64_t ino, dev;          /* identity, to notice fds closed behind our back */
+    int64_t created_ns;         /* CLOCK_MONOTONIC */
+    _Atomic int64_t fin_ns;     /* first 0-byte read on a stream, 0: none */
+    _Atomic int64_t close_wait_ns; /* first seen in CLOSE_WAIT by the watcher */
+    _Atomic uint32_t flags;
+};
+
+/* Process-wide counters (summary lines). */
+struct sl_stats {
+    _Atomic uint64_t opened;    /* created or received, not inherited */
+    _Atomic uint64_t closed;    /* of those, closed */
+    _Atomic uint64_t inherited;
+};
+
+extern struct sl_options sl_opts;
+extern struct sl_stats sl_stats;
+extern _Atomic int sl_ready;    /* 1 once sl_init() finished */
+
+/* Per-thread re-entrancy guard: set while the shim itself runs, so calls made
+ * by libunwind, libdw or our own writer are not recorded. */
+extern __thread int sl_in_shim __attribute__((tls_model("initial-exec")));
+
+void sl_init(void);
+static inline void sl_ensure_init(void)
+{
+    if (__builtin_expect(!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE), 0))
+        sl_init();
+}
+
+/* Events, one per hook. fd is the result of the real call. */
+void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin);
+void sl_on_accept(int listen_fd, int fd, enum sl_origin origin);
+void sl_on_received(int fd);
+void sl_on_dup(int oldfd, int newfd);       /* newfd now refers to oldfd's socket */
+void sl_on_close(int fd);                   /* call BEFORE the real close */
+void sl_on_dup_target(int newfd);           /* before dup2/dup3 replace newfd */
+void sl_on_close_range(unsigned first, unsigned last);
+void sl_on_eof(int fd);                     /* a stream read returned 0 */
+void sl_on_shutdown(int fd, int how);
+void sl_on_connect(int fd);
+void sl_on_fork_child(void);
+int sl_on_exit(int status);                 /* _exit/_Exit: report; returns the status */
+
+/* The record behind fd, NULL if none (no allocation, no lock). */
+struct sl_sock *sl_sock_of_fd(int fd);
+struct sl_sock *sl_sock_get(uint32_t id);
+uint32_t sl_sock_id_of_fd(int fd);
+
+struct sl_leak;
+/* Describe the socket s held by fds[0..nfds) as a leak snapshot: addresses,
+ * TCP state, ages and its kind (close_wait if the peer has closed). */
+void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
+                 struct sl_leak *out, int64_t now);
+
+/* Nanoseconds of CLOCK_MONOTONIC. */
+int64_t sl_now_ns(void);
+
+/* Write the exit report now (idempotent per process). */
+void sl_report_at_exit(void);
+
+#endif

@@ -1,0 +1,33 @@
+/* sockinfo.h -- ask the kernel about one socket: addresses, TCP state,
+ * whether the peer hung up; names for families, types, states, origins. */
+#ifndef SL_SOCKINFO_H
+#define SL_SOCKINFO_H
+
+#include <stddef.h>
+
+/* TCP state of fd (TCP_ESTABLISHED ... from <netinet/tcp.h>), or -1 when fd
+ * is not a TCP socket. */
+int sl_tcp_state(int fd);
+
+/* "ESTABLISHED", "CLOSE_WAIT", ...; "UNKNOWN" for others. */
+const char *sl_tcp_state_name(int state);
+
+/* 1 if the peer of the stream socket fd has closed or shut down writing. */
+int sl_peer_hung_up(int fd);
+
+/* Format the local (peer = 0) or peer address of fd into buf: "1.2.3.4:80",
+ * "[::1]:80", a Unix path, "@abstract", or "" for an unnamed Unix socket.
+ * Returns 0, or -1 when there is no such address (not connected). */
+int sl_sock_address(int fd, int peer, char *buf, size_t size);
+
+/* Format any socket address the same way. */
+void sl_format_sockaddr(const void *sa, size_t len, char *buf, size_t size);
+
+/* Family, type and protocol of fd from the kernel; 0 or -1. */
+int sl_sock_kind(int fd, int *family, int *type, int *protocol);
+
+const char *sl_family_name(int family, char *buf, size_t size);
+const char *sl_type_name(int type, char *buf, size_t size);
+const char *sl_origin_name(int origin);
+
+#endif
