@@ -116,7 +116,7 @@ static int apply(struct sl_options *o, char *entry, void (*warn)(const char *))
     }
     if (eq == NULL || convert(d, eq + 1, &num) != 0) {
         snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: bad value '%.100s' for "
-                 "option '%s' (expected %s%s%s); using the default '%s'",
+                 "option '%s' (expected %s%s%s); ignored, the default is '%s'",
                  eq ? eq + 1 : "", d->name,
                  strcmp(d->type, "ENUM") == 0 ? "one of " : "",
                  strcmp(d->type, "ENUM") == 0 ? d->choices

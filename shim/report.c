@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include "sockinfo.h"
 #include "stackdepot.h"
+#include "suppress.h"
 #include "symbolize.h"
 
 #define MAX_EXPANDED 8   /* frames one pc may expand to (inlined calls) */
@@ -145,6 +146,63 @@ static void text_culprit(struct sl_buf *b, uint32_t stack_id)
         sl_buf_printf(b, " (%s+0x%" PRIxPTR ")", basename_of(f[0].module), f[0].offset);
 }
 
+/* ---- suppressions ---- */
+
+static struct sl_suppressions supp;
+static _Atomic int supp_state;   /* 0 not loaded, 1 loaded (or failed) */
+
+static void load_suppressions(void)
+{
+    char err[512], msg[600];
+    if (__atomic_exchange_n(&supp_state, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    if (sl_opts.suppressions == NULL || sl_opts.suppressions[0] == '\0')
+        return;
+    if (sl_suppress_load(&supp, sl_opts.suppressions, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "sockleak: %s; check the suppressions= option", err);
+        sl_out_warn(msg);
+    }
+}
+
+/* Index of the suppression matching a frame of the stack, or -1. */
+static long suppression_of(uint32_t stack_id)
+{
+    struct sl_frame frames[SL_STACK_MAX * 2];
+    load_suppressions();
+    if (supp.n == 0)
+        return -1;
+    int n = stack_frames(stack_id, frames, SL_STACK_MAX * 2);
+    for (int i = 0; i < n; i++) {
+        const char *names[] = { frames[i].function, frames[i].file, frames[i].module };
+        long hit = sl_suppress_find(&supp, names, 3);
+        if (hit >= 0)
+            return hit;
+    }
+    return -1;
+}
+
+static void write_suppressions_used(struct sl_buf *b)
+{
+    int any = 0;
+    for (size_t i = 0; i < supp.n; i++) {
+        if (supp.v[i].hits == 0)
+            continue;
+        if (sl_opts.format == SL_FORMAT_JSON) {
+            sl_buf_printf(b, "{\"event\":\"suppression\",\"pid\":%d,\"pattern\":",
+                          (int)getpid());
+            sl_buf_json_str(b, supp.v[i].pattern);
+            sl_buf_printf(b, ",\"count\":%zu}\n", supp.v[i].hits);
+            continue;
+        }
+        if (!any++)
+            sl_buf_printf(b, "Suppressions used:\n  count pattern\n");
+        sl_buf_printf(b, "  %5zu leak:%s\n", supp.v[i].hits, supp.v[i].pattern);
+    }
+    if (any)
+        sl_buf_printf(b, "\n");
+    sl_buf_flush(b);
+}
+
 /* ---- one leak ---- */
 
 void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l)
@@ -271,9 +329,10 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
         sl_buf_printf(b, "{\"event\":\"summary\",\"pid\":%d,\"sockets_opened\":%" PRIu64
                       ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
                       ",\"close_wait\":%" PRIu64 ",\"open_at_exit\":%" PRIu64
-                      ",\"inherited\":%" PRIu64 ",\"groups\":%zu}\n",
+                      ",\"inherited\":%" PRIu64 ",\"suppressed\":%" PRIu64
+                      ",\"groups\":%zu}\n",
                       s->pid, s->opened, s->closed, leaks, s->close_wait, s->open_at_exit,
-                      s->inherited, ngroups);
+                      s->inherited, s->suppressed, ngroups);
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
                       " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
@@ -284,7 +343,7 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
     sl_buf_flush(b);
 }
 
-void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *sum)
+void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum)
 {
     struct sl_buf b = { 0 };
     struct group *groups = calloc(n ? n : 1, sizeof(*groups));
@@ -300,8 +359,20 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *su
     }
     if (groups)
         qsort_r(groups, ngroups, sizeof(*groups), group_order, leaks);
+    size_t reported = 0;
     for (size_t g = 0; groups && g < ngroups; g++) {
         const struct sl_leak *first = &leaks[groups[g].first];
+        long hit = suppression_of(first->stack_id);
+        if (hit >= 0) {
+            supp.v[hit].hits += groups[g].count;
+            sum->suppressed += groups[g].count;
+            continue;
+        }
+        reported++;
+        if (first->kind == SL_KIND_CLOSE_WAIT)
+            sum->close_wait += groups[g].count;
+        else
+            sum->open_at_exit += groups[g].count;
         if (sl_opts.format == SL_FORMAT_JSON) {
             for (size_t i = 0; i < groups[g].count; i++)
                 json_leak(&b, &first[i], "exit");
@@ -310,14 +381,20 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *su
             write_text_group(&b, first, groups[g].count);
         }
     }
-    write_summary(&b, sum, ngroups);
+    write_suppressions_used(&b);
+    write_summary(&b, sum, reported);
     sl_buf_free(&b);
     free(groups);
 }
 
-void sl_report_live_leak(const struct sl_leak *l)
+int sl_report_live_leak(const struct sl_leak *l)
 {
     struct sl_buf b = { 0 };
+    long hit = suppression_of(l->stack_id);
+    if (hit >= 0) {
+        supp.v[hit].hits++;
+        return -1;
+    }
     if (sl_opts.format == SL_FORMAT_JSON) {
         json_leak(&b, l, "live");
     } else {
@@ -331,4 +408,5 @@ void sl_report_live_leak(const struct sl_leak *l)
     }
     sl_buf_flush(&b);
     sl_buf_free(&b);
+    return 0;
 }

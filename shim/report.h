@@ -32,7 +32,8 @@ struct sl_leak {
 struct sl_summary {
     int pid;
     uint64_t opened, closed, inherited;
-    uint64_t close_wait, open_at_exit;
+    uint64_t close_wait, open_at_exit;   /* reported (set by sl_report_exit) */
+    uint64_t suppressed;                 /* matched a suppression, not reported */
 };
 
 /* A growable line buffer (report time only: it allocates). */
@@ -52,11 +53,13 @@ const char *sl_kind_name(enum sl_kind kind);
 /* Append the JSON fields common to leak events (no braces, leading comma). */
 void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l);
 
-/* Exit report: group leaks by (kind, stack), write them and the summary in
- * the configured format. Sorts leaks in place. */
-void sl_report_exit(struct sl_leak *leaks, size_t n, const struct sl_summary *sum);
+/* Exit report: group leaks by (kind, stack), drop suppressed groups, write
+ * the rest and the summary in the configured format; fills sum's counts.
+ * Sorts leaks in place. */
+void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum);
 
-/* One leak reported while the program runs (when = "live"). */
-void sl_report_live_leak(const struct sl_leak *l);
+/* One leak reported while the program runs (when = "live"); returns 0, or
+ * -1 when a suppression matched and nothing was written. */
+int sl_report_live_leak(const struct sl_leak *l);
 
 #endif

@@ -371,7 +371,7 @@ static int reportable(const struct sl_sock *s, uint32_t epoch)
 }
 
 /* Turn the (id, fd) pairs into leaks, one per socket; returns the count. */
-static size_t describe_all(struct collect *c, struct sl_leak *leaks, struct sl_summary *sum)
+static size_t describe_all(struct collect *c, struct sl_leak *leaks)
 {
     int64_t now = sl_now_ns();
     uint32_t epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
@@ -389,10 +389,6 @@ static size_t describe_all(struct collect *c, struct sl_leak *leaks, struct sl_s
         sl_describe(s, fds, nfds, &leaks[n], now);
         if (leaks[n].kind == SL_KIND_OPEN_AT_EXIT && !sl_opts.report_open)
             continue;
-        if (leaks[n].kind == SL_KIND_CLOSE_WAIT)
-            sum->close_wait++;
-        else
-            sum->open_at_exit++;
         n++;
     }
     return n;
@@ -431,7 +427,7 @@ static int report_now(void)
     sum.opened = sl_stats.opened;
     sum.closed = sl_stats.closed;
     sum.inherited = sl_stats.inherited;
-    size_t n = describe_all(&c, leaks, &sum);
+    size_t n = describe_all(&c, leaks);
     sl_report_exit(leaks, n, &sum);
     free(keys), free(leaks), free(c.ids), free(c.fds);
     return (int)(sl_opts.fail_on == SL_FAIL_ANY ? sum.close_wait + sum.open_at_exit
