@@ -48,6 +48,7 @@ BENCH_TARGETS :=
 -include tools/tools.mk
 -include tests/unit/unit.mk
 -include tests/e2e/e2e.mk
+-include tests/docs/docs.mk
 -include bench/bench.mk
 
 test: all
