@@ -1,0 +1,197 @@
+/* cmd_run.c -- "sockleak run -- COMMAND": run a process tree under the shim and merge every process's report. */
+#include "commands.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "passthrough.h"
+
+#define LIB_NAME "libsockleak.so"
+
+static volatile pid_t child_pid;
+
+/* Ctrl-C already reached the child through the terminal; forward only what
+ * another process sent to us (kill), so the child gets each signal once. */
+static void forward(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    if (child_pid > 0 && info->si_code <= 0) kill(child_pid, sig);
+}
+
+static void forward_signals(void) {
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+}
+
+static int usable(const char *path, char *out) {
+    return access(path, R_OK) == 0 && realpath(path, out) != NULL;
+}
+
+/* --lib, else beside this program (the build tree), else ../lib (installed). */
+static int find_library(const char *given, char out[PATH_MAX]) {
+    char exe[PATH_MAX], path[PATH_MAX + 32];
+    if (given) {
+        if (usable(given, out)) return 0;
+        fprintf(stderr, "sockleak run: cannot use --lib %s: %s\n", given, strerror(errno));
+        return -1;
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(path, sizeof(path), "%s/%s", exe, LIB_NAME);
+        if (usable(path, out)) return 0;
+        snprintf(path, sizeof(path), "%s/../lib/%s", exe, LIB_NAME);
+        if (usable(path, out)) return 0;
+    }
+    fprintf(stderr, "sockleak run: cannot find %s beside %s or in %s/../lib; give --lib PATH\n",
+            LIB_NAME, n > 0 ? exe : "this program", n > 0 ? exe : ".");
+    return -1;
+}
+
+/* The child's environment: the shim preloaded first, its reports as JSON
+ * files in dir. The user's SOCKLEAK_OPTIONS come first so the flags given
+ * here win (the shim takes the last value of a key). */
+static int set_child_env(const char *lib, const char *dir) {
+    const char *old = getenv("LD_PRELOAD"), *user = getenv("SOCKLEAK_OPTIONS");
+    char *preload = NULL, *opts = NULL;
+    size_t len;
+    FILE *m = open_memstream(&opts, &len);
+    if (!m) return -1;
+    if (user && *user) fprintf(m, "%s", user);
+    slt_passthrough_append(m);
+    /* suppressions are applied to the merged report, so the shim reports all */
+    fprintf(m, ":log_path=%s/r:format=json:exitcode=0:verbose=1:suppressions=", dir);
+    fclose(m);
+    if (asprintf(&preload, old && *old ? "%s:%s" : "%s", lib, old) < 0) return -1;
+    int rc = setenv("LD_PRELOAD", preload, 1) | setenv("SOCKLEAK_OPTIONS", opts[0] == ':' ? opts + 1 : opts, 1);
+    free(preload);
+    free(opts);
+    return rc;
+}
+
+static void exec_child(char **cmd, const char *lib, const char *dir) {
+    if (set_child_env(lib, dir)) { perror("sockleak run"); _exit(127); }
+    execvp(cmd[0], cmd);
+    int e = errno;
+    fprintf(stderr, "sockleak run: cannot run %s: %s\n", cmd[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);  /* as a shell does */
+}
+
+/* The command's exit status as a shell reports it: 128+N for signal N. */
+static int wait_child(pid_t pid) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) { perror("sockleak run: waitpid"); return SLT_EXIT_ERROR; }
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every report file the process tree wrote, sorted so output is stable. */
+static char **list_reports(const char *dir, int *n) {
+    DIR *d = opendir(dir);
+    char **v = NULL;
+    int cap = 0;
+    struct dirent *e;
+    *n = 0;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "r.", 2)) continue;
+        if (*n + 2 > cap) {
+            cap = cap ? cap * 2 : 16;
+            v = realloc(v, cap * sizeof(*v));
+            if (!v) { perror("sockleak"); exit(SLT_EXIT_ERROR); }
+        }
+        if (asprintf(&v[(*n)++], "%s/%s", dir, e->d_name) < 0) exit(SLT_EXIT_ERROR);
+    }
+    if (d) closedir(d);
+    if (*n) qsort(v, *n, sizeof(*v), cmp_str);
+    return v;
+}
+
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX + 300];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+static int make_dir(char out[PATH_MAX]) {
+    const char *tmp = getenv("TMPDIR");
+    /* ':' would split SOCKLEAK_OPTIONS */
+    if (!tmp || !*tmp || strchr(tmp, ':') || strlen(tmp) > PATH_MAX - 32) tmp = "/tmp";
+    snprintf(out, PATH_MAX, "%s/sockleak.XXXXXX", tmp);
+    if (mkdtemp(out)) return 0;
+    fprintf(stderr, "sockleak run: cannot create a directory in %s: %s\n", tmp, strerror(errno));
+    return -1;
+}
+
+/* Run cmd under the shim, then merge what every process reported. */
+static int run_and_report(char **cmd, const char *lib, const struct slt_analyze_opts *a) {
+    char dir[PATH_MAX];
+    if (make_dir(dir)) return SLT_EXIT_ERROR;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { perror("sockleak run: fork"); remove_dir(dir); return SLT_EXIT_ERROR; }
+    if (pid == 0) exec_child(cmd, lib, dir);
+    child_pid = pid;
+    forward_signals();
+    int status = wait_child(pid);
+    child_pid = 0;
+    int n;
+    char **files = list_reports(dir, &n);
+    int rc = slt_analyze_files(a, files, n);
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+    remove_dir(dir);
+    return status != 0 ? status : rc;
+}
+
+int slt_cmd_run(int argc, char **argv) {
+    static const char *const usage[] = { "sockleak run [options] [--] COMMAND [ARGS...]", NULL };
+    struct slt_report_flags f;
+    const char *lib = NULL;
+    char libpath[PATH_MAX];
+    slt_report_flags_init(&f);
+    const struct slt_option opts[] = {
+        OPT_GROUP("Run options"),
+        OPT_STRING(0, "lib", &lib, "path", "the preload library (default: " LIB_NAME
+                   " beside sockleak, or in ../lib)"),
+        SLT_REPORT_OPTIONS(&f),
+        OPT_PASSTHROUGH("Passed to the preload library (SOCKLEAK_OPTIONS, see help=1)"),
+        OPT_END(),
+    };
+    int n = slt_parse_options(argc, argv, opts, usage, 1), rc = SLT_EXIT_ERROR;
+    if (n == 0) {
+        fprintf(stderr, "sockleak run: no COMMAND given\n\n");
+        slt_usage(stderr, usage, opts);
+    }
+    if (n > 0 && !slt_report_flags_check(&f) && !find_library(lib, libpath)) {
+        if (strpbrk(libpath, ": "))  /* both separate LD_PRELOAD entries */
+            fprintf(stderr, "sockleak run: the library path %s contains ':' or ' '\n", libpath);
+        else
+            rc = run_and_report(argv, libpath, &f.a);
+    }
+    free(f.suppressions.v);
+    return rc;
+}
