@@ -438,7 +438,9 @@ static int report_now(void)
 static int exit_report(int status)
 {
     int pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
-    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
+    /* A vfork child's _exit (Python's subprocess after a failed exec) must
+     * not write, or use up, the parent's report. */
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || in_vfork_child() ||
         __atomic_exchange_n(&exit_reported_pid, pid, __ATOMIC_ACQ_REL) == pid)
         return status;
     int saved = errno;
