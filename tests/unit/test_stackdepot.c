@@ -1,0 +1,274 @@
+/* test_stackdepot.c -- unit tests of the creation-stack store (shim/stackdepot.c). */
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "stackdepot.h"
+
+#define NTHREADS 16
+#define NSTACKS  600
+
+/* Keep x alive after a call so the call is not a tail jump. */
+#define KEEP(x) __asm__ volatile("" : "+r"(x))
+
+static int group_setup(void **state)
+{
+    (void)state;
+    sl_stack_init();
+    return 0;
+}
+
+/* Storing the same frames twice gives the same id; get returns them. */
+static void test_stackdepot_identical_stacks_same_id(void **state)
+{
+    uintptr_t a[] = { 0x401000, 0x402000, 0x403000 };
+    uintptr_t copy[] = { 0x401000, 0x402000, 0x403000 };
+    const uintptr_t *got;
+    (void)state;
+
+    uint32_t id = sl_stack_put(a, 3);
+    assert_int_not_equal(id, 0);
+    assert_int_equal(sl_stack_put(copy, 3), id);
+    assert_int_equal(sl_stack_get(id, &got), 3);
+    assert_non_null(got);
+    assert_memory_equal(got, a, sizeof(a));
+}
+
+/* Stacks that differ in one frame, in length, or in order get different
+ * ids, each returning its own frames. */
+static void test_stackdepot_different_stacks_different_ids(void **state)
+{
+    uintptr_t base[] = { 0x501000, 0x502000, 0x503000 };
+    uintptr_t other_frame[] = { 0x501000, 0x502000, 0x503008 };
+    uintptr_t swapped[] = { 0x502000, 0x501000, 0x503000 };
+    const uintptr_t *got;
+    (void)state;
+
+    uint32_t ids[] = {
+        sl_stack_put(base, 3), sl_stack_put(other_frame, 3),
+        sl_stack_put(swapped, 3), sl_stack_put(base, 2), sl_stack_put(base, 1),
+    };
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_not_equal(ids[i], 0);
+        for (size_t j = 0; j < i; j++)
+            assert_int_not_equal(ids[i], ids[j]);
+    }
+    assert_int_equal(sl_stack_get(ids[1], &got), 3);
+    assert_memory_equal(got, other_frame, sizeof(other_frame));
+    assert_int_equal(sl_stack_get(ids[3], &got), 2);
+    assert_memory_equal(got, base, 2 * sizeof(uintptr_t));
+}
+
+/* Unknown ids (0, or past everything stored) have no frames. */
+static void test_stackdepot_unknown_id_empty(void **state)
+{
+    const uintptr_t *got = (const uintptr_t *)1;
+    (void)state;
+    assert_int_equal(sl_stack_get(0, &got), 0);
+    assert_null(got);
+    got = (const uintptr_t *)1;
+    assert_int_equal(sl_stack_get(0x7fffffff, &got), 0);
+    assert_null(got);
+}
+
+/* A stack longer than SL_STACK_MAX is stored cut to SL_STACK_MAX frames. */
+static void test_stackdepot_long_stack_truncated(void **state)
+{
+    uintptr_t pcs[SL_STACK_MAX + 10];
+    const uintptr_t *got;
+    (void)state;
+    for (unsigned i = 0; i < SL_STACK_MAX + 10; i++)
+        pcs[i] = 0x600000 + i * 16;
+    uint32_t id = sl_stack_put(pcs, SL_STACK_MAX + 10);
+    assert_int_not_equal(id, 0);
+    assert_int_equal(sl_stack_get(id, &got), SL_STACK_MAX);
+    assert_memory_equal(got, pcs, SL_STACK_MAX * sizeof(uintptr_t));
+    assert_int_equal(sl_stack_put(pcs, SL_STACK_MAX), id);
+}
+
+/* ---- concurrency ---- */
+
+struct putter {
+    pthread_t thread;
+    unsigned index;
+    pthread_barrier_t *start;
+    uint32_t ids[NSTACKS];
+};
+
+/* Stack k of the concurrent test: 1 to 8 frames, unique to this test. */
+static unsigned make_stack(unsigned k, uintptr_t *pcs)
+{
+    unsigned n = 1 + k % 8;
+    for (unsigned i = 0; i < n; i++)
+        pcs[i] = 0x7e0000000000u + (uintptr_t)k * 0x1000 + i * 8;
+    return n;
+}
+
+static void *put_all(void *arg)
+{
+    struct putter *p = arg;
+    uintptr_t pcs[8];
+    pthread_barrier_wait(p->start);
+    /* Each thread walks the stacks from a different point, twice. */
+    for (unsigned round = 0; round < 2; round++)
+        for (unsigned i = 0; i < NSTACKS; i++) {
+            unsigned k = (i + p->index * 37) % NSTACKS;
+            uint32_t id = sl_stack_put(pcs, make_stack(k, pcs));
+            if (round == 0 || p->ids[k] != id)
+                p->ids[k] = round == 0 ? id : 0;   /* 0 marks an unstable id */
+        }
+    return NULL;
+}
+
+/* 16 threads storing the same stacks at once all get the same id for each
+ * stack, distinct stacks get distinct ids, and each stack is stored once
+ * (sl_stack_count grows by exactly the number of distinct stacks). */
+static void test_stackdepot_concurrent_puts_consistent(void **state)
+{
+    static struct putter p[NTHREADS];
+    pthread_barrier_t start;
+    uintptr_t pcs[8];
+    const uintptr_t *got;
+    (void)state;
+
+    unsigned before = sl_stack_count();
+    pthread_barrier_init(&start, NULL, NTHREADS);
+    for (unsigned t = 0; t < NTHREADS; t++) {
+        p[t].index = t;
+        p[t].start = &start;
+        assert_int_equal(pthread_create(&p[t].thread, NULL, put_all, &p[t]), 0);
+    }
+    for (unsigned t = 0; t < NTHREADS; t++)
+        pthread_join(p[t].thread, NULL);
+    pthread_barrier_destroy(&start);
+
+    assert_int_equal(sl_stack_count() - before, NSTACKS);
+    uint32_t *sorted = malloc(NSTACKS * sizeof(*sorted));
+    assert_non_null(sorted);
+    for (unsigned k = 0; k < NSTACKS; k++) {
+        assert_int_not_equal(p[0].ids[k], 0);
+        for (unsigned t = 1; t < NTHREADS; t++)
+            assert_int_equal(p[t].ids[k], p[0].ids[k]);
+        unsigned n = make_stack(k, pcs);
+        assert_int_equal(sl_stack_get(p[0].ids[k], &got), n);
+        assert_memory_equal(got, pcs, n * sizeof(uintptr_t));
+        assert_int_equal(sl_stack_put(pcs, n), p[0].ids[k]);
+        sorted[k] = p[0].ids[k];
+    }
+    for (unsigned k = 0; k < NSTACKS; k++)
+        for (unsigned j = 0; j < k; j++)
+            assert_int_not_equal(sorted[k], sorted[j]);
+    free(sorted);
+}
+
+/* ---- capture ----
+ * The runtime is linked into this test executable, and sl_stack_capture
+ * drops the leading frames that lie in the module holding the runtime (in
+ * production: libsockleak.so). Here that module is the test executable, so
+ * captures go through qsort: the comparator's frames are dropped as "shim"
+ * frames, libc's qsort frames stop the skipping, and the frames of the
+ * functions below are kept, as a program's frames are under the shim. */
+
+static uint32_t captured;
+
+static int capture_cmp(const void *a, const void *b)
+{
+    if (captured == 0)
+        captured = sl_stack_capture(SL_STACK_MAX);
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Capture a stack whose frames below libc are this function's caller's;
+ * *ret is this function's return address (inside the caller). */
+static __attribute__((noinline, noclone)) uint32_t capture_through_libc(uintptr_t *ret)
+{
+    int two[2] = { 2, 1 };
+    captured = 0;
+    qsort(two, 2, sizeof(int), capture_cmp);
+    *ret = (uintptr_t)__builtin_return_address(0);
+    uint32_t id = captured;
+    KEEP(id);
+    return id;
+}
+
+static int stack_contains(uint32_t id, uintptr_t pc)
+{
+    const uintptr_t *pcs;
+    unsigned n = sl_stack_get(id, &pcs);
+    for (unsigned i = 0; i < n; i++)
+        if (pcs[i] == pc)
+            return 1;
+    return 0;
+}
+
+/* A captured stack holds the return address into the function that made
+ * the call (this test), within its code. */
+static void test_stackdepot_capture_contains_caller(void **state)
+{
+    uintptr_t ret = 0;
+    (void)state;
+    uint32_t id = capture_through_libc(&ret);
+    KEEP(id);
+    assert_int_not_equal(id, 0);
+    assert_int_not_equal(ret, 0);
+    assert_true(stack_contains(id, ret));
+    /* The return address lies between this function's start and its end. */
+    assert_true(ret > (uintptr_t)&test_stackdepot_capture_contains_caller);
+}
+
+/* The same call site captured twice gives one id; two call sites give two. */
+static void test_stackdepot_capture_call_sites(void **state)
+{
+    uintptr_t ret[3];
+    uint32_t id[3];
+    int reps = 2;
+    (void)state;
+    KEEP(reps);              /* an unknown bound: the loop is not unrolled */
+    for (int i = 0; i < reps && i < 2; i++) {
+        id[i] = capture_through_libc(&ret[i]);
+        KEEP(id[i]);
+    }
+    id[2] = capture_through_libc(&ret[2]);
+    KEEP(id[2]);
+
+    assert_int_not_equal(id[0], 0);
+    assert_int_not_equal(id[2], 0);
+    assert_true(ret[0] == ret[1]);
+    assert_true(ret[0] != ret[2]);
+    assert_int_equal(id[0], id[1]);
+    assert_int_not_equal(id[0], id[2]);
+    assert_true(stack_contains(id[0], ret[0]));
+    assert_true(stack_contains(id[2], ret[2]));
+}
+
+/* depth limits the number of frames kept. */
+static void test_stackdepot_capture_depth_limit(void **state)
+{
+    const uintptr_t *pcs;
+    (void)state;
+    uint32_t id = sl_stack_capture(2);
+    assert_int_not_equal(id, 0);
+    unsigned n = sl_stack_get(id, &pcs);
+    assert_true(n >= 1 && n <= 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stackdepot_identical_stacks_same_id),
+        cmocka_unit_test(test_stackdepot_different_stacks_different_ids),
+        cmocka_unit_test(test_stackdepot_unknown_id_empty),
+        cmocka_unit_test(test_stackdepot_long_stack_truncated),
+        cmocka_unit_test(test_stackdepot_concurrent_puts_consistent),
+        cmocka_unit_test(test_stackdepot_capture_contains_caller),
+        cmocka_unit_test(test_stackdepot_capture_call_sites),
+        cmocka_unit_test(test_stackdepot_capture_depth_limit),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
