@@ -1,0 +1,63 @@
+"""SOCKLEAK_OPTIONS as a user meets them: exitcode/fail_on, help=1, and bad
+options that warn but never stop the program."""
+import unittest
+
+from shimrun import ShimTestCase, example, option_names, prog
+from test_examples import ExampleTestCase
+
+N = 3
+
+
+class TestExitcode(ExampleTestCase):
+    def test_options_exitcode_applies_to_a_leaky_run(self):
+        """exitcode=23: a run with close_wait leaks exits 23."""
+        server, port = self.db_server(N)
+        run = self.run_shim([example("leaky_client"), port, N], options="exitcode=23")
+        self.assertEqual(run.returncode, 23, run.describe())
+        self.assertIn("%d of %d logins failed" % (N, N), run.stdout)
+
+    def test_options_exitcode_leaves_a_clean_run_alone(self):
+        """exitcode=23: a run without leaks exits 0."""
+        server, port = self.db_server(N)
+        run = self.run_shim([example("fixed_client"), port, N], options="exitcode=23")
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(run.stderr, "")
+
+    def test_options_exitcode_ignores_open_at_exit_unless_fail_on_any(self):
+        """An open_at_exit leak only: exit 0 by default, 23 with fail_on=any."""
+        default = self.run_shim([prog("dup"), "dup"], options="exitcode=23")
+        self.assertEqual(default.returncode, 0, default.describe())
+        self.assertIn("sockleak", default.stderr, "the open_at_exit leak is still reported")
+        any_kind = self.run_shim([prog("dup"), "dup"], options="exitcode=23:fail_on=any")
+        self.assertEqual(any_kind.returncode, 23, any_kind.describe())
+
+
+class TestHelpAndBadOptions(ExampleTestCase):
+    def test_options_help_lists_every_option_and_runs_on(self):
+        """help=1 prints every key of shim/options.inc, then the program runs."""
+        run = self.run_shim([prog("clean")], options="help=1")
+        self.assertEqual(run.returncode, 0, run.describe())
+        out = run.stdout + run.stderr
+        names = option_names()
+        self.assertGreaterEqual(len(names), 10, "options.inc not parsed")
+        missing = [n for n in names if n not in out]
+        self.assertEqual(missing, [], "help=1 output lacks these options:\n" + out)
+
+    def test_options_bad_keys_and_values_warn_and_keep_defaults(self):
+        """bogus=1:format=xml warns about both (naming sockleak and the
+        option), the program runs normally, and the report is text."""
+        server, port = self.db_server(N)
+        run = self.run_shim([example("leaky_client"), port, N], options="bogus=1:format=xml")
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertIn("leaky_client: %d of %d logins failed" % (N, N), run.stdout)
+        lines = run.stderr.splitlines()
+        for option in ("bogus", "format"):
+            self.assertTrue([l for l in lines if "sockleak" in l and option in l],
+                            "no warning naming sockleak and %s:\n%s" % (option, run.stderr))
+        self.assertRegex(run.stderr, r"(?m)^==%d== sockleak: .*CLOSE_WAIT" % run.pid)
+        self.assertRegex(run.stderr, r"(?m)^SUMMARY: sockleak: ")
+        self.assertNotIn('"event"', run.stderr, "format=xml must fall back to text")
+
+
+if __name__ == "__main__":
+    unittest.main()
