@@ -1,0 +1,260 @@
+/* test_options.c -- unit tests of the SOCKLEAK_OPTIONS parser (shim/options.c). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "options.h"
+
+#define MAX_LINES 64
+
+/* Warnings and help lines captured from the parser. */
+static char lines[MAX_LINES][1024];
+static int nlines;
+static char buf[4096];
+
+static void capture(const char *msg)
+{
+    if (nlines < MAX_LINES)
+        snprintf(lines[nlines], sizeof(lines[0]), "%s", msg);
+    nlines++;
+}
+
+static int reset_capture(void **state)
+{
+    (void)state;
+    nlines = 0;
+    memset(lines, 0, sizeof(lines));
+    return 0;
+}
+
+static void assert_defaults(const struct sl_options *o)
+{
+    assert_string_equal(o->log_path, "");
+    assert_int_equal(o->format, SL_FORMAT_TEXT);
+    assert_int_equal(o->exitcode, 0);
+    assert_int_equal(o->fail_on, SL_FAIL_CLOSE_WAIT);
+    assert_int_equal(o->report_open, 1);
+    assert_int_equal(o->report_inherited, 0);
+    assert_int_equal(o->max_sockets, 10);
+    assert_int_equal(o->stack_depth, 32);
+    assert_int_equal(o->verbose, 0);
+    assert_int_equal(o->grace_ms, 5000);
+    assert_int_equal(o->scan_ms, 1000);
+    assert_string_equal(o->snapshot_signal, "");
+    assert_int_equal(o->snapshot_s, 0);
+    assert_string_equal(o->suppressions, "");
+    assert_int_equal(o->help, 0);
+}
+
+/* No string (or an empty one) gives the documented defaults, silently. */
+static void test_options_defaults(void **state)
+{
+    struct sl_options o;
+    (void)state;
+    memset(&o, 0x5a, sizeof(o));
+    assert_int_equal(sl_options_parse(&o, NULL, buf, sizeof(buf), capture), 0);
+    assert_defaults(&o);
+    memset(&o, 0x5a, sizeof(o));
+    assert_int_equal(sl_options_parse(&o, "", buf, sizeof(buf), capture), 0);
+    assert_defaults(&o);
+    assert_int_equal(nlines, 0);
+}
+
+/* Each row's default text, parsed as a value, is valid (no warning). */
+static void test_options_table_defaults_parse(void **state)
+{
+    struct sl_options o;
+    (void)state;
+    for (size_t i = 0; i < sl_option_count; i++) {
+        char spec[256];
+        snprintf(spec, sizeof(spec), "%s=%s", sl_option_table[i].name, sl_option_table[i].def);
+        assert_int_equal(sl_options_parse(&o, spec, buf, sizeof(buf), capture), 0);
+    }
+    assert_int_equal(nlines, 0);
+}
+
+/* A string setting every option (every value form) applies them all. */
+static void test_options_full_valid_string(void **state)
+{
+    struct sl_options o;
+    const char *spec =
+        "log_path=/tmp/sl=report:format=json:exitcode=23:fail_on=any:"
+        "report_open=false:report_inherited=true:max_sockets=0:stack_depth=64:"
+        "verbose=1:grace_ms=250:scan_ms=0:snapshot_signal=SIGUSR2:snapshot_s=7:"
+        "suppressions=/etc/sl.supp:help=0";
+    (void)state;
+    assert_int_equal(sl_options_parse(&o, spec, buf, sizeof(buf), capture), 0);
+    assert_int_equal(nlines, 0);
+    assert_string_equal(o.log_path, "/tmp/sl=report");
+    assert_int_equal(o.format, SL_FORMAT_JSON);
+    assert_int_equal(o.exitcode, 23);
+    assert_int_equal(o.fail_on, SL_FAIL_ANY);
+    assert_int_equal(o.report_open, 0);
+    assert_int_equal(o.report_inherited, 1);
+    assert_int_equal(o.max_sockets, 0);
+    assert_int_equal(o.stack_depth, 64);
+    assert_int_equal(o.verbose, 1);
+    assert_int_equal(o.grace_ms, 250);
+    assert_int_equal(o.scan_ms, 0);
+    assert_string_equal(o.snapshot_signal, "SIGUSR2");
+    assert_int_equal(o.snapshot_s, 7);
+    assert_string_equal(o.suppressions, "/etc/sl.supp");
+    assert_int_equal(o.help, 0);
+}
+
+/* Empty entries and spaces before a key are tolerated. */
+static void test_options_empty_entries_and_spaces(void **state)
+{
+    struct sl_options o;
+    (void)state;
+    assert_int_equal(sl_options_parse(&o, "::verbose=1:: max_sockets=4:", buf, sizeof(buf),
+                                      capture), 0);
+    assert_int_equal(nlines, 0);
+    assert_int_equal(o.verbose, 1);
+    assert_int_equal(o.max_sockets, 4);
+}
+
+struct bad_case {
+    const char *entry;   /* the bad entry */
+    const char *names;   /* what the one warning must quote */
+};
+
+/* Every bad entry (unknown key, bad bool, negative, garbage or overflowing
+ * int, bad enum value, missing '=', empty value) yields exactly one warning
+ * naming the option; that option keeps its default and the good entries
+ * around it still apply. */
+static void test_options_bad_entries_warn_once_keep_default(void **state)
+{
+    static const struct bad_case cases[] = {
+        { "no_such_option=1", "'no_such_option'" },
+        { "no_such_option", "'no_such_option'" },
+        { "Verbose=1", "'Verbose'" },
+        { "verbose=yes", "'verbose'" },
+        { "verbose=2", "'verbose'" },
+        { "report_open=", "'report_open'" },
+        { "exitcode=-1", "'exitcode'" },
+        { "exitcode=12abc", "'exitcode'" },
+        { "exitcode=abc", "'exitcode'" },
+        { "exitcode=99999999999999999999999", "'exitcode'" },
+        { "exitcode= ", "'exitcode'" },
+        { "format=xml", "'format'" },
+        { "format=JSON", "'format'" },
+        { "format=text|json", "'format'" },
+        { "format=", "'format'" },
+        { "fail_on=close", "'fail_on'" },
+        { "verbose", "'verbose'" },
+        { "max_sockets", "'max_sockets'" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sl_options o;
+        char spec[256];
+        /* Good entries on both sides of the bad one. */
+        snprintf(spec, sizeof(spec), "grace_ms=77:%s:scan_ms=5", cases[i].entry);
+        reset_capture(NULL);
+        int bad = sl_options_parse(&o, spec, buf, sizeof(buf), capture);
+        if (bad != 1 || nlines != 1 || strstr(lines[0], cases[i].names) == NULL)
+            fail_msg("entry \"%s\": %d bad, %d warnings, first: %s", cases[i].entry,
+                     bad, nlines, nlines ? lines[0] : "(none)");
+        assert_int_equal(o.grace_ms, 77);
+        assert_int_equal(o.scan_ms, 5);
+        assert_int_equal(o.verbose, 0);
+        assert_int_equal(o.report_open, 1);
+        assert_int_equal(o.exitcode, 0);
+        assert_int_equal(o.format, SL_FORMAT_TEXT);
+        assert_int_equal(o.fail_on, SL_FAIL_CLOSE_WAIT);
+        assert_int_equal(o.max_sockets, 10);
+    }
+}
+
+/* Several bad entries in one string: one warning each, counted. */
+static void test_options_several_bad_entries_counted(void **state)
+{
+    struct sl_options o;
+    (void)state;
+    int bad = sl_options_parse(&o, "format=yaml:bogus=1:max_sockets=3:stack_depth=-2",
+                               buf, sizeof(buf), capture);
+    assert_int_equal(bad, 3);
+    assert_int_equal(nlines, 3);
+    assert_non_null(strstr(lines[0], "'format'"));
+    assert_non_null(strstr(lines[1], "'bogus'"));
+    assert_non_null(strstr(lines[2], "'stack_depth'"));
+    assert_int_equal(o.format, SL_FORMAT_TEXT);
+    assert_int_equal(o.max_sockets, 3);
+    assert_int_equal(o.stack_depth, 32);
+}
+
+/* A string too long for the buffer warns once and leaves the defaults. */
+static void test_options_too_long_keeps_defaults(void **state)
+{
+    struct sl_options o;
+    char small[16];
+    (void)state;
+    int bad = sl_options_parse(&o, "verbose=1:max_sockets=3", small, sizeof(small), capture);
+    assert_int_equal(bad, 1);
+    assert_int_equal(nlines, 1);
+    assert_defaults(&o);
+}
+
+/* The caller's string is not modified (it is usually getenv's). */
+static void test_options_spec_not_modified(void **state)
+{
+    struct sl_options o;
+    char spec[] = "verbose=1:format=json";
+    (void)state;
+    sl_options_parse(&o, spec, buf, sizeof(buf), capture);
+    assert_string_equal(spec, "verbose=1:format=json");
+}
+
+/* help=1 lists every option of the table, one line each, with its default
+ * and its help text, and enum options with their choices. */
+static void test_options_help_lists_every_option(void **state)
+{
+    (void)state;
+    sl_options_help(capture);
+    assert_int_equal(nlines, (int)sl_option_count + 1);
+    for (size_t i = 0; i < sl_option_count; i++) {
+        const struct sl_option_desc *d = &sl_option_table[i];
+        int found = 0;
+        for (int l = 0; l < nlines && l < MAX_LINES; l++) {
+            const char *name = strstr(lines[l], d->name);
+            /* The name as a word, then the help text and the default. */
+            if (name == NULL || (name > lines[l] && name[-1] != '\t' && name[-1] != ' ') ||
+                (name[strlen(d->name)] != ' ' && name[strlen(d->name)] != '\t'))
+                continue;
+            if (strstr(lines[l], d->help) == NULL)
+                continue;
+            char def[128];
+            snprintf(def, sizeof(def), "default: %s", *d->def ? d->def : "\"\"");
+            if (strstr(lines[l], def) == NULL)
+                continue;
+            if (d->choices && strstr(lines[l], d->choices) == NULL)
+                continue;
+            found++;
+        }
+        if (found != 1)
+            fail_msg("option %s appears %d times in help", d->name, found);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_options_defaults, reset_capture),
+        cmocka_unit_test_setup(test_options_table_defaults_parse, reset_capture),
+        cmocka_unit_test_setup(test_options_full_valid_string, reset_capture),
+        cmocka_unit_test_setup(test_options_empty_entries_and_spaces, reset_capture),
+        cmocka_unit_test_setup(test_options_bad_entries_warn_once_keep_default, reset_capture),
+        cmocka_unit_test_setup(test_options_several_bad_entries_counted, reset_capture),
+        cmocka_unit_test_setup(test_options_too_long_keeps_defaults, reset_capture),
+        cmocka_unit_test_setup(test_options_spec_not_modified, reset_capture),
+        cmocka_unit_test_setup(test_options_help_lists_every_option, reset_capture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
