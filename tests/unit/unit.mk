@@ -6,7 +6,10 @@ UNIT_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Ishim $(shell pkg-confi
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(RT_LIB) $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(RT_LIB) $(SHIM_LIBS) -lcmocka
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(RT_LIB) $(SHIM_LIBS) -lcmocka $(UNIT_LIBS)
+
+# test_report parses the JSON Lines it writes with json-c.
+$(BUILD)/tests/unit/test_report: UNIT_LIBS := -ljson-c
 
 all: $(UNIT_BINS)
 
