@@ -36,20 +36,33 @@ class TestFork(ShimTestCase):
 
 
 class TestExitPaths(ShimTestCase):
+    MODES = ("_exit", "_Exit", "exit", "return")
+
+    def run_exit(self, mode):
+        self.use_subdir(mode)
+        run = self.run_shim([prog("exit"), mode])
+        self.assertEqual(run.returncode, 7, run.describe())
+        return run
+
     def test_exit_paths_all_write_the_report(self):
         """_exit, _Exit, exit and return from main: the report (the leak and
         the summary) is written and the exit status is kept."""
-        for mode in ("_exit", "_Exit", "exit", "return"):
+        for mode in self.MODES:
             with self.subTest(mode=mode):
-                self.use_subdir(mode)
-                run = self.run_shim([prog("exit"), mode])
-                self.assertEqual(run.returncode, 7, run.describe())
+                run = self.run_exit(mode)
                 fd = run.json_lines()[0]["fd"]
                 rep = run.report
                 self.assertEqual(len(rep.leaks), 1, rep.describe())
                 self.assertLeakFields(rep.leaks[0], fd=fd, kind="open_at_exit", type="dgram")
                 self.assertFrame(rep.leaks[0], "leak_socket", "exit.c")
-                self.assertSummary(rep, leaks=1, exit_status=7)
+                self.assertSummary(rep, leaks=1, sockets_opened=1, sockets_closed=0)
+
+    def test_exit_status_is_in_the_summary(self):
+        """The summary's exit_status is the status the program exited with."""
+        for mode in self.MODES:
+            with self.subTest(mode=mode):
+                run = self.run_exit(mode)
+                self.assertSummary(run.report, exit_status=7)
 
 
 class TestDestructors(ShimTestCase):
