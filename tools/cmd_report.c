@@ -14,9 +14,7 @@ const char *slt_options_get(const char *spec, const char *key, char *buf, size_t
         size_t n = e ? (size_t)(e - p) : strlen(p);
         if (n > klen && !strncmp(p, key, klen) && p[klen] == '=') {
             snprintf(buf, len, "%.*s", (int)(n - klen - 1), p + klen + 1);
-            found = buf;
-        } else if (n == klen + 1 && !strncmp(p, key, klen) && p[klen] == '=') {
-            found = NULL;  /* "key=" resets to the default (none) */
+            found = n == klen + 1 ? NULL : buf;  /* "key=" resets to the default (none) */
         }
         p = e ? e + 1 : p + n;
     }

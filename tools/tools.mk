@@ -35,7 +35,7 @@ $(BUILD)/tests/tools/test_%: tests/tools/test_%.c tests/tools/fixtures.h $(TOOLS
 	$(CC) $(TOOLS_CFLAGS) -DFIXTURES=\"tests/tools/fixtures\" $(shell pkg-config --cflags cmocka 2>/dev/null) \
 	  -o $@ $< $(TOOLS_LIB) $(TOOLS_LIBS) -lcmocka
 
-$(BUILD)/tests/tools/prog_%: tests/tools/prog_%.c
+$(BUILD)/tests/tools/prog_%: tests/tools/prog_%.c tests/tools/prog_common.h
 	@mkdir -p $(dir $@)
 	$(CC) -O0 -g -fno-omit-frame-pointer -fno-inline $(WARN) -D_GNU_SOURCE -o $@ $<
 
