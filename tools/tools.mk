@@ -39,7 +39,7 @@ $(BUILD)/tests/tools/prog_%: tests/tools/prog_%.c tests/tools/prog_common.h
 	@mkdir -p $(dir $@)
 	$(CC) -O0 -g -fno-omit-frame-pointer -fno-inline $(WARN) -D_GNU_SOURCE -o $@ $<
 
-test-tools: $(BUILD)/sockleak $(TOOLS_TEST_BINS) $(TOOLS_PROG_BINS)
+test-tools: $(LIB) $(BUILD)/sockleak $(TOOLS_TEST_BINS) $(TOOLS_PROG_BINS)
 	@sh tests/tools/run.sh $(TOOLS_TEST_BINS)
 
 $(BUILD)/tools/fuzz_reader: tools/fuzz_reader.c $(TOOLS_SRCS) $(TOOLS_HDRS)

@@ -152,12 +152,12 @@ $P/prog_hold 2 >$T/hold.out &
 HOLDER=$!
 i=0; while ! grep -q ready $T/hold.out && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 $SL scan $HOLDER >$T/scan.txt 2>&1
-check "scan: finds the CLOSE_WAIT sockets of a live process" 0 $? $T/scan.txt \
+check "scan: finds the CLOSE_WAIT sockets of a live process (exit 23)" 23 $? $T/scan.txt \
     "CLOSE_WAIT" $T/scan.txt "2 sockets in CLOSE_WAIT"
 if grep -q LISTEN $T/scan.txt; then not_ok "scan: only CLOSE_WAIT without --all" "LISTEN listed"
 else ok "scan: only CLOSE_WAIT without --all"; fi
 $SL scan --all $HOLDER >$T/scan2.txt 2>&1
-check "scan: --all lists every state" 0 $? $T/scan2.txt "LISTEN" $T/scan2.txt "CLOSE_WAIT"
+check "scan: --all lists every state" 23 $? $T/scan2.txt "LISTEN" $T/scan2.txt "CLOSE_WAIT"
 $SL scan 999999999 >$T/scan3.txt 2>&1
 check "scan: a missing pid is a clear error" 2 $? $T/scan3.txt "no process 999999999"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
