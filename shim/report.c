@@ -151,11 +151,19 @@ static void text_culprit(struct sl_buf *b, uint32_t stack_id)
 static struct sl_suppressions supp;
 static _Atomic int supp_state;   /* 0 not loaded, 1 loaded (or failed) */
 
+/* Sockets runtimes keep open on purpose for the process's whole life
+ * (LeakSanitizer has such a list too). The JDK's pre-close socketpair: one
+ * end closed at start, the other dup2'ed over sockets to close them. */
+static const char builtin_suppressions[] =
+    "leak:^Java_sun_nio_ch_FileDispatcherImpl_init$\n"
+    "leak:^Java_sun_nio_ch_UnixDispatcher_init$\n";
+
 static void load_suppressions(void)
 {
     char err[512], msg[600];
     if (__atomic_exchange_n(&supp_state, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    sl_suppress_parse(&supp, builtin_suppressions, err, sizeof(err));
     if (sl_opts.suppressions == NULL || sl_opts.suppressions[0] == '\0')
         return;
     if (sl_suppress_load(&supp, sl_opts.suppressions, err, sizeof(err)) != 0) {
@@ -181,9 +189,12 @@ static long suppression_of(uint32_t stack_id)
     return -1;
 }
 
-static void write_suppressions_used(struct sl_buf *b)
+static void write_suppressions_used(struct sl_buf *b, size_t reported)
 {
     int any = 0;
+    /* In text, say it only beside a report: a clean run stays silent. */
+    if (sl_opts.format != SL_FORMAT_JSON && reported == 0 && !sl_opts.verbose)
+        return;
     for (size_t i = 0; i < supp.n; i++) {
         if (supp.v[i].hits == 0)
             continue;
@@ -330,9 +341,9 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
                       ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
                       ",\"close_wait\":%" PRIu64 ",\"open_at_exit\":%" PRIu64
                       ",\"inherited\":%" PRIu64 ",\"suppressed\":%" PRIu64
-                      ",\"groups\":%zu}\n",
+                      ",\"groups\":%zu,\"exit_status\":%d}\n",
                       s->pid, s->opened, s->closed, leaks, s->close_wait, s->open_at_exit,
-                      s->inherited, s->suppressed, ngroups);
+                      s->inherited, s->suppressed, ngroups, s->exit_status);
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
                       " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
@@ -381,7 +392,7 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum)
             write_text_group(&b, first, groups[g].count);
         }
     }
-    write_suppressions_used(&b);
+    write_suppressions_used(&b, reported);
     write_summary(&b, sum, reported);
     sl_buf_free(&b);
     free(groups);

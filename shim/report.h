@@ -34,6 +34,7 @@ struct sl_summary {
     uint64_t opened, closed, inherited;
     uint64_t close_wait, open_at_exit;   /* reported (set by sl_report_exit) */
     uint64_t suppressed;                 /* matched a suppression, not reported */
+    int exit_status;                     /* as passed to exit/_exit or returned by main */
 };
 
 /* A growable line buffer (report time only: it allocates). */

@@ -42,7 +42,6 @@ static _Atomic uint32_t fork_epoch;      /* bumped in every fork child */
 static _Atomic int exit_reported_pid;
 static int64_t start_ns;
 
-extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
 int64_t sl_now_ns(void)
 {
@@ -124,6 +123,43 @@ static void release(uint32_t id, int fd)
         __atomic_fetch_add(&sl_stats.closed, 1, __ATOMIC_RELAXED);
     sl_watcher_on_close(s, fd);
     rec_free(id);
+}
+
+struct find_ino {
+    uint64_t ino, dev;
+    int fd;
+};
+
+static void find_ino_cb(int fd, uint32_t id, void *arg)
+{
+    struct find_ino *f = arg;
+    struct sl_sock *s = sl_sock_get(id);
+    if (f->fd < 0 && s != NULL && s->ino == f->ino && s->dev == f->dev)
+        f->fd = fd;
+}
+
+/* A tracked fd of the socket with this identity, or -1. */
+static int same_socket_fd(uint64_t ino, uint64_t dev)
+{
+    struct find_ino f = { ino, dev, -1 };
+    sl_fd_foreach(0, ~0u, find_ino_cb, &f);
+    return f.fd;
+}
+
+/* newfd refers to oldfd's socket (what sl_on_dup records, without checks). */
+static void link_fd(int oldfd, int newfd)
+{
+    uint32_t id = sl_fd_get(oldfd);
+    struct sl_sock *s = sl_sock_get(id);
+    uint32_t prev;
+    if (s != NULL) {
+        __atomic_fetch_add(&s->nfds, 1, __ATOMIC_ACQ_REL);
+        prev = sl_fd_set(newfd, id);
+    } else {
+        prev = sl_fd_take(newfd);   /* newfd now refers to something untracked */
+    }
+    if (prev != 0)
+        release(prev, newfd);
 }
 
 /* ---- events ---- */
@@ -220,17 +256,7 @@ void sl_on_dup(int oldfd, int newfd)
 {
     if (bogus(newfd) || oldfd == newfd || in_vfork_child())
         return;
-    uint32_t id = sl_fd_get(oldfd);
-    struct sl_sock *s = sl_sock_get(id);
-    uint32_t prev;
-    if (s != NULL) {
-        __atomic_fetch_add(&s->nfds, 1, __ATOMIC_ACQ_REL);
-        prev = sl_fd_set(newfd, id);
-    } else {
-        prev = sl_fd_take(newfd);   /* newfd now refers to something untracked */
-    }
-    if (prev != 0)
-        release(prev, newfd);
+    link_fd(oldfd, newfd);
 }
 
 void sl_on_close(int fd)
@@ -322,7 +348,8 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     out->stack_id = s->stack_id;
     out->has_local = sl_sock_address(fd, 0, out->local, sizeof(out->local)) == 0;
     out->has_peer = sl_sock_address(fd, 1, out->peer, sizeof(out->peer)) == 0;
-    out->tcp_state = sl_tcp_state(fd);
+    int64_t last_recv_ms = -1;
+    out->tcp_state = sl_tcp_state_since(fd, &last_recv_ms);
     out->age_ms = (now - s->created_ns) / 1000000;
 
     int peer_closed = fin != 0 || out->tcp_state == TCP_CLOSE_WAIT ||
@@ -330,7 +357,12 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     if (!peer_closed && out->tcp_state < 0 && s->type != SOCK_DGRAM && out->has_peer)
         peer_closed = sl_peer_hung_up(fd);   /* Unix stream/seqpacket peers */
     out->kind = peer_closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
-    out->fin_age_ms = fin ? (now - fin) / 1000000 : cw ? (now - cw) / 1000000 : -1;
+    /* When the FIN was not seen by a read (the program never read to the
+     * end), the kernel's time since the peer's last segment stands in. */
+    out->fin_age_ms = fin ? (now - fin) / 1000000
+                    : out->tcp_state == TCP_CLOSE_WAIT || out->tcp_state == TCP_LAST_ACK
+                          ? last_recv_ms
+                    : cw ? (now - cw) / 1000000 : -1;
 }
 
 struct collect {
@@ -402,7 +434,7 @@ static int by_id_then_fd(const void *a, const void *b)
 
 /* Gather every tracked fd, grouped by socket, and report. Returns the
  * number of leaks that count for exitcode. */
-static int report_now(void)
+static int report_now(int status)
 {
     struct collect c = { 0 };
     struct sl_summary sum = { 0 };
@@ -427,6 +459,7 @@ static int report_now(void)
     sum.opened = sl_stats.opened;
     sum.closed = sl_stats.closed;
     sum.inherited = sl_stats.inherited;
+    sum.exit_status = status;
     size_t n = describe_all(&c, leaks);
     sl_report_exit(leaks, n, &sum);
     free(keys), free(leaks), free(c.ids), free(c.fds);
@@ -446,7 +479,7 @@ static int exit_report(int status)
     int saved = errno;
     sl_in_shim = 1;
     sl_watcher_stop();
-    int failing = report_now();
+    int failing = report_now(status);
     sl_in_shim = 0;
     errno = saved;
     return failing > 0 && sl_opts.exitcode != 0 ? (int)sl_opts.exitcode : status;
@@ -463,16 +496,17 @@ int sl_on_exit(int status)
 }
 
 /* Runs after every library destructor (registered before __libc_start_main
- * registers the loader's fini): libraries may still close sockets there. */
-static void atexit_handler(void *arg)
+ * registers the loader's fini): libraries may still close sockets there.
+ * on_exit rather than __cxa_atexit: it hands us the exit status. */
+static void exit_handler(int status, void *arg)
 {
     (void)arg;
-    int status = exit_report(0);
-    if (status != 0) {
+    int new_status = exit_report(status);
+    if (new_status != status) {
         /* LeakSanitizer's exitcode: stdio is flushed by exit() only after
          * us, so flush it now before leaving with the new status. */
         fflush(NULL);
-        SL_REAL(_exit)(status);
+        SL_REAL(_exit)(new_status);
     }
 }
 
@@ -501,7 +535,12 @@ static void track_inherited(void)
                 fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
                 sl_sock_kind((int)fd, &family, &type, &protocol) != 0)
                 continue;
-            track((int)fd, family, type, protocol, SL_ORIGIN_INHERITED, 0);
+            /* stdin and stdout are often one socket: one record, two fds. */
+            int same = same_socket_fd(st.st_ino, st.st_dev);
+            if (same >= 0)
+                link_fd(same, (int)fd);
+            else
+                track((int)fd, family, type, protocol, SL_ORIGIN_INHERITED, 0);
         }
     }
     SL_REAL(close)(dir);
@@ -553,7 +592,7 @@ void sl_init(void)
     sl_stack_init();
     __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
     track_inherited();
-    __cxa_atexit(atexit_handler, NULL, NULL);
+    on_exit(exit_handler, NULL);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
     sl_watcher_init();
     sl_in_shim = 0;

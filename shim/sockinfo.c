@@ -11,14 +11,21 @@
 #include "runtime.h"
 #include "sockinfo.h"
 
-int sl_tcp_state(int fd)
+int sl_tcp_state_since(int fd, int64_t *last_recv_ms)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     /* Fails with EOPNOTSUPP/ENOPROTOOPT on anything but TCP: a free type check. */
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
         return -1;
+    if (last_recv_ms != NULL)
+        *last_recv_ms = ti.tcpi_last_ack_recv;
     return ti.tcpi_state;
+}
+
+int sl_tcp_state(int fd)
+{
+    return sl_tcp_state_since(fd, NULL);
 }
 
 const char *sl_tcp_state_name(int state)

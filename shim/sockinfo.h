@@ -4,10 +4,16 @@
 #define SL_SOCKINFO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* TCP state of fd (TCP_ESTABLISHED ... from <netinet/tcp.h>), or -1 when fd
  * is not a TCP socket. */
 int sl_tcp_state(int fd);
+
+/* The same, and the milliseconds since the peer's last segment arrived
+ * (tcpi_last_ack_recv): in CLOSE_WAIT that segment is, nearly always, its
+ * FIN, since a peer in FIN_WAIT_2 sends nothing more unprompted. */
+int sl_tcp_state_since(int fd, int64_t *last_recv_ms);
 
 /* "ESTABLISHED", "CLOSE_WAIT", ...; "UNKNOWN" for others. */
 const char *sl_tcp_state_name(int state);
