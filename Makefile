@@ -60,7 +60,7 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  build-essential pkg-config libunwind-dev libdw-dev libelf-dev libcmocka-dev \
-	  libjson-c-dev python3 curl socat default-jdk-headless iproute2
+	  libjson-c-dev python3 curl socat default-jdk-headless redis-server iproute2
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
