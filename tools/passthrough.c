@@ -115,7 +115,9 @@ void slt_passthrough_usage(FILE *out) {
         else if (!strcmp(p->type, "ENUM")) snprintf(flag + n, sizeof(flag) - n, "=<%s>", p->choices);
         else snprintf(flag + n, sizeof(flag) - n, "=<value>");
         char help[512];
-        snprintf(help, sizeof(help), *p->def ? "%s (default %s)" : "%s", p->help, p->def);
+        size_t len = strlen(p->help);
+        int dot = len > 0 && p->help[len - 1] == '.';
+        snprintf(help, sizeof(help), *p->def ? "%.*s (default %s)" : "%.*s", (int)(len - dot), p->help, p->def);
         slt_usage_line(out, flag, help);
     }
 }
