@@ -421,3 +421,143 @@ int sl_report_live_leak(const struct sl_leak *l)
     sl_buf_free(&b);
     return 0;
 }
+
+/* ---- live events (the watcher) ---- */
+
+void sl_report_closed_late(const struct sl_leak *l, int64_t close_wait_ms)
+{
+    struct sl_buf b = { 0 };
+    if (sl_opts.format == SL_FORMAT_JSON) {
+        sl_buf_printf(&b, "{\"event\":\"closed_late\",\"pid\":%d,\"fd\":%d,\"stack_id\":%" PRIu32
+                      ",\"close_wait_ms\":%" PRId64 ",\"age_ms\":%" PRId64 ",\"local\":",
+                      l->pid, l->fds[0], l->stack_id, close_wait_ms, l->age_ms);
+        sl_buf_json_str(&b, l->has_local ? l->local : NULL);
+        sl_buf_printf(&b, ",\"peer\":");
+        sl_buf_json_str(&b, l->has_peer ? l->peer : NULL);
+        sl_buf_printf(&b, "}\n");
+    } else {
+        sl_buf_printf(&b, "==%d== sockleak: closed late: fd %d (%s -> %s) was closed ",
+                      l->pid, l->fds[0], l->has_local ? l->local : "?",
+                      l->has_peer ? l->peer : "?");
+        text_duration(&b, close_wait_ms);
+        sl_buf_printf(&b, " after its peer hung up; it was reported live and no longer counts");
+        text_culprit(&b, l->stack_id);
+        sl_buf_printf(&b, "\n");
+    }
+    sl_buf_flush(&b);
+    sl_buf_free(&b);
+}
+
+void sl_report_peer_not_closing(const struct sl_peer_wait *w)
+{
+    struct sl_buf b = { 0 };
+    if (sl_opts.format == SL_FORMAT_JSON) {
+        sl_buf_printf(&b, "{\"event\":\"peer_not_closing\",\"pid\":%d,\"local\":", w->pid);
+        sl_buf_json_str(&b, w->local);
+        sl_buf_printf(&b, ",\"peer\":");
+        sl_buf_json_str(&b, w->peer);
+        sl_buf_printf(&b, ",\"tcp_state\":\"FIN_WAIT2\",\"how\":\"%s\",\"since_ms\":%" PRId64,
+                      w->closed ? "close" : "shutdown", w->since_ms);
+        json_stack(&b, w->stack_id);
+        sl_buf_printf(&b, "}\n");
+    } else {
+        sl_buf_printf(&b, "==%d== sockleak: peer %s has not closed its side ", w->pid, w->peer);
+        text_duration(&b, w->since_ms);
+        sl_buf_printf(&b, " after this process %s (local %s, FIN_WAIT2): the peer leaks "
+                      "its socket in CLOSE_WAIT; the connection was made",
+                      w->closed ? "closed it" : "shut down writing", w->local);
+        text_culprit(&b, w->stack_id);
+        sl_buf_printf(&b, ", created at:\n");
+        text_stack(&b, w->stack_id);
+        sl_buf_printf(&b, "\n");
+    }
+    sl_buf_flush(&b);
+    sl_buf_free(&b);
+}
+
+void sl_report_port_pressure(const struct sl_port_pressure *p)
+{
+    struct sl_buf b = { 0 };
+    int64_t ports = p->port_hi - p->port_lo + 1;
+    if (sl_opts.format == SL_FORMAT_JSON) {
+        sl_buf_printf(&b, "{\"event\":\"port_pressure\",\"pid\":%d,\"peer\":", p->pid);
+        sl_buf_json_str(&b, p->peer);
+        sl_buf_printf(&b, ",\"rate_per_s\":%.1f,\"closed_first\":%" PRIu64 ",\"time_wait_s\":%d"
+                      ",\"port_range\":[%" PRId64 ",%" PRId64 "],\"exhaust_s\":%.1f}\n",
+                      p->rate_per_s, p->closed_first, p->time_wait_s, p->port_lo, p->port_hi,
+                      p->exhaust_s);
+    } else {
+        sl_buf_printf(&b, "==%d== sockleak: warning: port pressure: %.0f connections/s to %s "
+                      "are closed here first; each holds a local port in TIME_WAIT for %d s, "
+                      "so the %" PRId64 " ephemeral ports (%" PRId64 "-%" PRId64 ") would run "
+                      "out in %.1f s. Reuse connections, or let the peer close first.\n",
+                      p->pid, p->rate_per_s, p->peer, p->time_wait_s, ports, p->port_lo,
+                      p->port_hi, p->exhaust_s);
+    }
+    sl_buf_flush(&b);
+    sl_buf_free(&b);
+}
+
+static void json_snapshot(struct sl_buf *b, const struct sl_snapshot *s,
+                          const struct sl_leak *leaks, size_t n)
+{
+    sl_buf_printf(b, "{\"event\":\"snapshot\",\"pid\":%d,\"trigger\":\"%s\",\"sockets\":%" PRIu64
+                  ",\"kinds\":{\"close_wait\":%" PRIu64 ",\"open\":%" PRIu64 "},\"states\":{",
+                  s->pid, s->trigger, s->sockets, s->close_wait, s->open);
+    for (int i = 0; i < s->nstates; i++) {
+        sl_buf_printf(b, "%s", i ? "," : "");
+        sl_buf_json_str(b, s->states[i].name);
+        sl_buf_printf(b, ":%" PRIu64, s->states[i].count);
+    }
+    sl_buf_printf(b, "},\"sockets_opened\":%" PRIu64 ",\"sockets_closed\":%" PRIu64
+                  ",\"closed_first\":%" PRIu64 ",\"time_wait\":%" PRIu64 ",\"leaks\":[",
+                  s->opened, s->closed, s->closed_first, s->time_wait);
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (suppression_of(leaks[i].stack_id) >= 0)
+            continue;
+        sl_buf_printf(b, "%s{\"when\":\"snapshot\"", k++ ? "," : "");
+        sl_report_leak_fields(b, &leaks[i]);
+        json_stack(b, leaks[i].stack_id);
+        sl_buf_printf(b, "}");
+    }
+    sl_buf_printf(b, "]}\n");
+}
+
+static void text_snapshot(struct sl_buf *b, const struct sl_snapshot *s,
+                          const struct sl_leak *leaks, size_t n)
+{
+    size_t shown = 0;
+    sl_buf_printf(b, "==%d== sockleak: snapshot (%s): %" PRIu64 " socket%s open", s->pid,
+                  s->trigger, s->sockets, s->sockets == 1 ? "" : "s");
+    for (int i = 0; i < s->nstates; i++)
+        sl_buf_printf(b, "%s%" PRIu64 " %s", i ? ", " : ": ", s->states[i].count,
+                      s->states[i].name);
+    sl_buf_printf(b, "; %zu leaked in CLOSE_WAIT; %" PRIu64 " opened, %" PRIu64 " closed, %"
+                  PRIu64 " closed here first (%" PRIu64 " in TIME_WAIT)\n", n, s->opened,
+                  s->closed, s->closed_first, s->time_wait);
+    for (size_t i = 0; i < n; i++) {
+        if (suppression_of(leaks[i].stack_id) >= 0)
+            continue;
+        if (sl_opts.max_sockets > 0 && shown == (size_t)sl_opts.max_sockets) {
+            sl_buf_printf(b, "  ... omitting more (max_sockets=%ld)\n", sl_opts.max_sockets);
+            break;
+        }
+        shown++;
+        text_socket_line(b, &leaks[i]);
+        /* text_socket_line ends the line; name the creator under it */
+        sl_buf_printf(b, "   ");
+        text_culprit(b, leaks[i].stack_id);
+        sl_buf_printf(b, "\n");
+    }
+}
+
+void sl_report_snapshot(const struct sl_snapshot *snap, const struct sl_leak *leaks, size_t n)
+{
+    struct sl_buf b = { 0 };
+    if (sl_opts.format == SL_FORMAT_JSON)
+        json_snapshot(&b, snap, leaks, n);
+    else
+        text_snapshot(&b, snap, leaks, n);
+    sl_buf_flush(&b);
+    sl_buf_free(&b);
+}

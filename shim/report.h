@@ -63,4 +63,44 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum);
  * -1 when a suppression matched and nothing was written. */
 int sl_report_live_leak(const struct sl_leak *l);
 
+/* ---- live events (the watcher) ---- */
+
+/* A socket reported live was closed after all (closed_late). */
+void sl_report_closed_late(const struct sl_leak *l, int64_t close_wait_ms);
+
+/* A connection this process closed (or shut down writing) first whose peer
+ * still had not closed since_ms later (peer_not_closing). */
+struct sl_peer_wait {
+    int pid;
+    char local[SL_ADDR_MAX], peer[SL_ADDR_MAX];
+    int64_t since_ms;
+    int closed;                 /* 1: closed here, 0: only shut down writing */
+    uint32_t stack_id;
+};
+void sl_report_peer_not_closing(const struct sl_peer_wait *w);
+
+/* Connections to one destination are closed here first so fast that their
+ * TIME_WAIT ports would use up the ephemeral range (port_pressure). */
+struct sl_port_pressure {
+    int pid;
+    char peer[SL_ADDR_MAX];
+    double rate_per_s, exhaust_s;
+    uint64_t closed_first;
+    int time_wait_s;
+    int64_t port_lo, port_hi;
+};
+void sl_report_port_pressure(const struct sl_port_pressure *p);
+
+/* Counts of a running process's open sockets (snapshot). */
+#define SL_SNAPSHOT_STATES 24
+struct sl_snapshot {
+    int pid;
+    const char *trigger;        /* "signal" or "periodic" */
+    uint64_t sockets, close_wait, open;
+    uint64_t opened, closed, closed_first, time_wait;
+    struct { char name[40]; uint64_t count; } states[SL_SNAPSHOT_STATES];
+    int nstates;
+};
+void sl_report_snapshot(const struct sl_snapshot *snap, const struct sl_leak *leaks, size_t n);
+
 #endif

@@ -314,8 +314,10 @@ void sl_on_eof(int fd)
 void sl_on_shutdown(int fd, int how)
 {
     struct sl_sock *s = sl_sock_of_fd(fd);
-    if (s != NULL && (how == SHUT_WR || how == SHUT_RDWR))
+    if (s != NULL && (how == SHUT_WR || how == SHUT_RDWR)) {
         __atomic_fetch_or(&s->flags, SL_SOCK_SHUT_WR, __ATOMIC_RELAXED);
+        sl_watcher_on_shutdown(s, fd);
+    }
 }
 
 void sl_on_connect(int fd)
