@@ -95,7 +95,7 @@ SL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     int rc = SL_REAL(connect)(fd, addr, len);
     int saved = errno;
     if (rc == 0 || saved == EINPROGRESS) {
-        sl_on_connect(fd);
+        sl_on_connect(fd, addr, len);
         errno = saved;
     }
     return rc;

@@ -201,6 +201,7 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->fin_ns = 0;
     s->close_wait_ns = 0;
     s->flags = 0;
+    s->peer_len = 0;
     s->epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);    /* odd: in use */
     if (origin == SL_ORIGIN_INHERITED)
@@ -320,10 +321,14 @@ void sl_on_shutdown(int fd, int how)
     }
 }
 
-void sl_on_connect(int fd)
+void sl_on_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     struct sl_sock *s = sl_sock_of_fd(fd);
     if (s != NULL && !sl_in_shim) {
+        if (addr != NULL && len > 0 && len <= sizeof(s->peer_addr)) {
+            memcpy(&s->peer_addr, addr, len);
+            s->peer_len = len;
+        }
         __atomic_fetch_or(&s->flags, SL_SOCK_CONNECTED, __ATOMIC_RELAXED);
         sl_watcher_on_connect(s, fd);
     }
@@ -350,6 +355,11 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     out->stack_id = s->stack_id;
     out->has_local = sl_sock_address(fd, 0, out->local, sizeof(out->local)) == 0;
     out->has_peer = sl_sock_address(fd, 1, out->peer, sizeof(out->peer)) == 0;
+    if (!out->has_peer && s->peer_len > 0) {
+        /* shut down or reset: the kernel forgot the peer, connect() did not */
+        sl_format_sockaddr(&s->peer_addr, s->peer_len, out->peer, sizeof(out->peer));
+        out->has_peer = 1;
+    }
     int64_t last_recv_ms = -1;
     out->tcp_state = sl_tcp_state_since(fd, &last_recv_ms);
     out->age_ms = (now - s->created_ns) / 1000000;

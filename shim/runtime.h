@@ -35,6 +35,8 @@ struct sl_sock {
     _Atomic int64_t fin_ns;     /* first 0-byte read on a stream, 0: none */
     _Atomic int64_t close_wait_ns; /* first seen in CLOSE_WAIT by the watcher */
     _Atomic uint32_t flags;
+    socklen_t peer_len;         /* the address given to connect(), 0: none */
+    struct sockaddr_storage peer_addr;  /* (getpeername fails after shutdown) */
 };
 
 /* Process-wide counters (summary lines). */
@@ -69,7 +71,7 @@ void sl_on_dup_target(int newfd);           /* before dup2/dup3 replace newfd */
 void sl_on_close_range(unsigned first, unsigned last);
 void sl_on_eof(int fd);                     /* a stream read returned 0 */
 void sl_on_shutdown(int fd, int how);
-void sl_on_connect(int fd);
+void sl_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
 void sl_on_fork_child(void);
 int sl_on_exit(int status);                 /* _exit/_Exit: report; returns the status */
 
