@@ -351,7 +351,7 @@ static void test_runtime_describe_close_wait(void **state)
     assert_int_equal(getsockname(l, (struct sockaddr *)&addr, &len), 0);
     int c = new_socket(AF_INET, SOCK_STREAM);
     assert_int_equal(connect(c, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    sl_on_connect(c);
+    sl_on_connect(c, (struct sockaddr *)&addr, sizeof(addr));
     int s = accept(l, NULL, NULL);
     assert_true(s >= 0);
     sl_on_accept(l, s, SL_ORIGIN_ACCEPT);
