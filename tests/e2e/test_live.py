@@ -1,0 +1,271 @@
+"""Live detection while the program runs: the CLOSE_WAIT watcher reports a
+socket after grace_ms (once), closed_late when the program closes it after
+all, snapshots by signal and by period, a fork child's own leak, peers that
+never close, and port pressure from connection churn."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+from shimrun import ClosingServer, ShimTestCase, prog
+
+GRACE_MS = 400
+SCAN_MS = 100
+SLACK_MS = 400          # scheduling noise on a loaded CI machine
+
+
+class HoldingServer:
+    """A loopback TCP server that accepts and reads but never closes: the
+    leaking server of the classic story."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.conns = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.conns.append(conn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def live_options(**more):
+    opts = {"grace_ms": GRACE_MS, "scan_ms": SCAN_MS}
+    opts.update(more)
+    return opts
+
+
+class LiveTestCase(ShimTestCase):
+    def events_of(self, pid):
+        """The events pid has written so far (complete lines only)."""
+        try:
+            with open("%s.%d" % (self.log_prefix, pid), encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        return [json.loads(l) for l in text.splitlines(True) if l.endswith("\n") and l.strip()]
+
+    def wait_event(self, pid, pred, timeout_s=10):
+        """Poll pid's report until an event matches pred; return it and the
+        monotonic time it was first seen."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for e in self.events_of(pid):
+                if pred(e):
+                    return e, time.monotonic()
+            time.sleep(0.01)
+        self.fail("pid %d wrote no matching event in %d s; events: %s"
+                  % (pid, timeout_s, json.dumps(self.events_of(pid))[-3000:]))
+
+    def first_line(self, p):
+        line = p.stdout.readline()
+        self.assertTrue(line, "the program printed nothing")
+        return json.loads(line)
+
+    def finish(self, p, timeout=30):
+        out, err = p.communicate(timeout=timeout)
+        self.assertEqual(p.returncode, 0, "stderr: %r" % err[-2000:])
+        return self.reports([p.pid])[p.pid], out
+
+
+def is_live_leak(e):
+    return e.get("event") == "leak" and e.get("when") == "live"
+
+
+class TestLiveLeak(LiveTestCase):
+    def test_live_leak_reported_within_grace_plus_scan(self):
+        """A socket the program never reads after the server hung up is
+        reported live within grace_ms + scan_ms of the hang-up, exactly
+        once, and again (when="exit") at exit."""
+        with ClosingServer() as server:
+            p = self.start([prog("live_idle"), server.port, 2000], live_options())
+            fd = self.first_line(p)["fd"]
+            while server.accepted < 1:      # the server closes, then counts
+                time.sleep(0.005)
+            hung_up = time.monotonic()
+            live, seen = self.wait_event(p.pid, is_live_leak)
+            rep, _ = self.finish(p)
+        waited_ms = (seen - hung_up) * 1000
+        self.assertLessEqual(waited_ms, GRACE_MS + SCAN_MS + SLACK_MS, json.dumps(live))
+        self.assertGreaterEqual(waited_ms, GRACE_MS - 50, "reported before grace_ms")
+        self.assertLeakFields(live, fd=fd, kind="close_wait", tcp_state="CLOSE_WAIT",
+                              peer=server.address, pid=p.pid)
+        self.assertGreaterEqual(live["fin_age_ms"], GRACE_MS - 50)
+        self.assertFrame(live, "pool_connect", "live_idle.c")
+        lives = [l for l in rep.leaks if l.get("when") == "live"]
+        self.assertEqual(len(lives), 1, "reported exactly once\n" + rep.describe())
+        exits = [l for l in rep.leaks if l.get("when") == "exit"]
+        self.assertEqual([l["fd"] for l in exits], [fd], rep.describe())
+        self.assertSummary(rep, leaks=1, close_wait=1)
+
+    def test_live_closed_late_and_empty_exit_report(self):
+        """A pool that closes the socket after its live report writes
+        closed_late (same fd and stack), and the exit report is empty."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_idle"), server.port, 1800, 1200], live_options())
+        self.assertEqual(run.returncode, 0, run.describe())
+        rep = run.report
+        fd = run.json_lines()[0]["fd"]
+        lives = [l for l in rep.leaks if l.get("when") == "live"]
+        self.assertEqual(len(lives), 1, rep.describe())
+        late = [e for e in rep.events if e.get("event") == "closed_late"]
+        self.assertEqual(len(late), 1, rep.describe())
+        self.assertEqual(late[0]["fd"], fd)
+        self.assertEqual(late[0]["stack_id"], lives[0]["stack_id"])
+        self.assertEqual(late[0]["peer"], server.address)
+        self.assertGreaterEqual(late[0]["close_wait_ms"], GRACE_MS)
+        self.assertLess(rep.events.index(lives[0]), rep.events.index(late[0]))
+        self.assertEqual([l for l in rep.leaks if l.get("when") == "exit"], [])
+        self.assertSummary(rep, leaks=0, sockets_closed=1)
+
+    def test_live_closed_before_grace_is_not_reported(self):
+        """Closing within grace_ms (a pool that notices in time) is no leak:
+        no live event, no closed_late."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_idle"), server.port, 900, 150],
+                                live_options(grace_ms=600))
+        rep = run.report
+        self.assertEqual([e["event"] for e in rep.events], ["summary"], rep.describe())
+
+    def test_live_text_format(self):
+        """The text format has a live headline naming the creating function."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_idle"), server.port, 1200],
+                                "grace_ms=%d:scan_ms=%d" % (GRACE_MS, SCAN_MS))
+        self.assertIn("sockleak: live: 1 socket leaked in CLOSE_WAIT", run.stderr)
+        self.assertIn("from pool_connect (live_idle.c:", run.stderr)
+
+    def test_live_fork_child_detects_its_own_leak(self):
+        """The watcher does not survive fork; the child starts its own and
+        reports its own leak live; the parent reports nothing live."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_fork"), server.port, 1500], live_options())
+        self.assertEqual(run.returncode, 0, run.describe())
+        out = {l["who"]: l for l in run.json_lines()}
+        child = out["child"]
+        reports = self.reports([run.pid, child["pid"]])
+        crep, prep = reports[child["pid"]], reports[run.pid]
+        lives = [l for l in crep.leaks if l.get("when") == "live"]
+        self.assertEqual(len(lives), 1, crep.describe())
+        self.assertLeakFields(lives[0], pid=child["pid"], fd=child["fd"], kind="close_wait",
+                              peer=server.address)
+        self.assertFrame(lives[0], "child_connect", "live_fork.c")
+        self.assertEqual([l for l in prep.leaks if l.get("when") == "live"], [],
+                         prep.describe())
+
+
+class TestSnapshots(LiveTestCase):
+    def test_live_snapshot_on_signal_chains_to_program_handler(self):
+        """snapshot_signal=SIGUSR2 writes a snapshot with counts and the
+        current leak; the program's own SIGUSR2 handler still runs."""
+        with ClosingServer() as server:
+            p = self.start([prog("live_idle"), server.port, 2500],
+                           live_options(snapshot_signal="SIGUSR2"))
+            fd = self.first_line(p)["fd"]
+            self.wait_event(p.pid, is_live_leak)
+            p.send_signal(signal.SIGUSR2)
+            snap, _ = self.wait_event(p.pid, lambda e: e.get("event") == "snapshot")
+            rep, out = self.finish(p)
+        self.assertEqual(snap["trigger"], "signal")
+        self.assertEqual(snap["pid"], p.pid)
+        self.assertEqual(snap["kinds"], {"close_wait": 1, "open": 0}, json.dumps(snap))
+        self.assertEqual(snap["states"], {"CLOSE_WAIT": 1}, json.dumps(snap))
+        self.assertEqual([l["fd"] for l in snap["leaks"]], [fd])
+        self.assertEqual(snap["leaks"][0]["kind"], "close_wait")
+        self.assertIn("closed_first", snap)
+        self.assertIn(b'{"usr2":1}', out, "the program's handler must still run")
+        self.assertEqual(len([e for e in rep.events if e.get("event") == "snapshot"]), 1)
+
+    def test_live_snapshot_periodic(self):
+        """snapshot_s=1 writes a snapshot every second."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_idle"), server.port, 2600],
+                                live_options(snapshot_s=1))
+        snaps = [e for e in run.report.events if e.get("event") == "snapshot"]
+        self.assertGreaterEqual(len(snaps), 2, run.report.describe())
+        self.assertTrue(all(s["trigger"] == "periodic" for s in snaps))
+        self.assertEqual(snaps[-1]["states"].get("CLOSE_WAIT"), 1, json.dumps(snaps[-1]))
+
+    def test_live_no_snapshot_unless_asked(self):
+        """Without snapshot options, no snapshot is ever written."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_idle"), server.port, 700], live_options())
+        self.assertEqual([e for e in run.report.events if e.get("event") == "snapshot"], [])
+
+
+class TestPeers(LiveTestCase):
+    def test_live_peer_not_closing_is_named(self):
+        """This side closed (or shut down writing) first and the server never
+        closes: peer_not_closing names the server, once."""
+        for mode in ("close", "shutdown"):
+            with self.subTest(mode=mode):
+                self.use_subdir(mode)
+                with HoldingServer() as server:
+                    run = self.run_shim([prog("live_peer"), server.port, mode, 1200],
+                                        live_options())
+                self.assertEqual(run.returncode, 0, run.describe())
+                local = run.json_lines()[0]["local"]
+                rep = run.report
+                ev = [e for e in rep.events if e.get("event") == "peer_not_closing"]
+                self.assertEqual(len(ev), 1, rep.describe())
+                self.assertEqual((ev[0]["peer"], ev[0]["local"], ev[0]["how"], ev[0]["tcp_state"]),
+                                 (server.address, local, mode, "FIN_WAIT2"))
+                self.assertGreaterEqual(ev[0]["since_ms"], GRACE_MS)
+                self.assertFrame(ev[0], "peer_connect", "live_peer.c")
+                self.assertSummary(rep, leaks=0, closed_first=1)
+
+    def test_live_peer_that_closes_is_not_named(self):
+        """The server closes right after this side did: no event."""
+        with ClosingServer(read_line=True) as server:
+            run = self.run_shim([prog("live_peer"), server.port, "close", 900], live_options())
+        self.assertEqual([e for e in run.report.events if e.get("event") == "peer_not_closing"],
+                         [], run.report.describe())
+
+    def test_live_port_pressure_warning(self):
+        """1500 connections/s closed here first to one destination would use
+        up the ephemeral ports within the 60 s TIME_WAIT: one warning, and
+        the summary counts every connection closed first."""
+        n = 2400
+        run = self.run_shim([prog("live_churn"), n, 1500, 300], live_options())
+        self.assertEqual(run.returncode, 0, run.describe())
+        port = run.json_lines()[0]["port"]
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = map(int, f.read().split())
+        rep = run.report
+        warn = [e for e in rep.events if e.get("event") == "port_pressure"]
+        self.assertEqual(len(warn), 1, rep.describe())
+        self.assertEqual(warn[0]["peer"], "127.0.0.1:%d" % port)
+        self.assertEqual(warn[0]["port_range"], [lo, hi])
+        self.assertGreater(warn[0]["rate_per_s"] * 60, hi - lo + 1)
+        self.assertSummary(rep, closed_first=n)
+
+    def test_live_no_port_pressure_for_slow_churn(self):
+        """A few connections a second is no pressure."""
+        run = self.run_shim([prog("live_churn"), 12, 10, 100], live_options())
+        rep = run.report
+        self.assertEqual([e for e in rep.events if e.get("event") == "port_pressure"], [],
+                         rep.describe())
+        self.assertSummary(rep, closed_first=12)
