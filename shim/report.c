@@ -341,15 +341,18 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
                       ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
                       ",\"close_wait\":%" PRIu64 ",\"open_at_exit\":%" PRIu64
                       ",\"inherited\":%" PRIu64 ",\"suppressed\":%" PRIu64
-                      ",\"groups\":%zu,\"exit_status\":%d}\n",
+                      ",\"groups\":%zu,\"exit_status\":%d,\"closed_first\":%" PRIu64 "}\n",
                       s->pid, s->opened, s->closed, leaks, s->close_wait, s->open_at_exit,
-                      s->inherited, s->suppressed, ngroups, s->exit_status);
+                      s->inherited, s->suppressed, ngroups, s->exit_status, s->closed_first);
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
                       " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
-                      " opened, %" PRIu64 " closed.\n", leaks, leaks == 1 ? "" : "s",
+                      " opened, %" PRIu64 " closed", leaks, leaks == 1 ? "" : "s",
                       s->close_wait, s->open_at_exit, ngroups, ngroups == 1 ? "" : "s",
                       s->opened, s->closed);
+        if (s->closed_first > 0)
+            sl_buf_printf(b, " (%" PRIu64 " closed here first: TIME_WAIT)", s->closed_first);
+        sl_buf_printf(b, ".\n");
     }
     sl_buf_flush(b);
 }

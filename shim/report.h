@@ -35,6 +35,7 @@ struct sl_summary {
     uint64_t close_wait, open_at_exit;   /* reported (set by sl_report_exit) */
     uint64_t suppressed;                 /* matched a suppression, not reported */
     int exit_status;                     /* as passed to exit/_exit or returned by main */
+    uint64_t closed_first;               /* connections closed here first (TIME_WAIT) */
 };
 
 /* A growable line buffer (report time only: it allocates). */

@@ -472,6 +472,7 @@ static int report_now(int status)
     sum.closed = sl_stats.closed;
     sum.inherited = sl_stats.inherited;
     sum.exit_status = status;
+    sum.closed_first = sl_watcher_closed_first();
     size_t n = describe_all(&c, leaks);
     sl_report_exit(leaks, n, &sum);
     free(keys), free(leaks), free(c.ids), free(c.fds);
