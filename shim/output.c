@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -24,6 +25,20 @@ int sl_private_add(int fd)
             return i;
     }
     return -1;
+}
+
+int sl_private_move_high(int fd)
+{
+    struct rlimit rl;
+    if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 256)
+        return fd;
+    /* Keep below 1024 where we can: select() users stop at FD_SETSIZE. */
+    rlim_t top = rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)(top - 64));
+    if (high < 0)
+        return fd;
+    SL_REAL(close)(fd);
+    return high;
 }
 
 int sl_private_is(int fd)
@@ -92,7 +107,8 @@ static int report_fd(void)
     if (slot >= 0)
         sl_private_close(slot);   /* lost: forget the slot */
     snprintf(path, sizeof(path), "%s.%d", sl_opts.log_path, (int)getpid());
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = sl_private_move_high(open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
+                                   O_CLOEXEC, 0600));
     if (fd < 0) {
         char msg[4200];
         snprintf(msg, sizeof(msg), "sockleak: cannot open log_path file %s: %s; "

@@ -15,6 +15,11 @@ void sl_out_warn(const char *line);
  * tracked; if the program closes one (closefrom, a close loop) the owner
  * learns it was lost and must neither use nor close that number again. */
 int sl_private_add(int fd);            /* returns a slot, or -1 if full */
+
+/* Move a freshly opened fd of the shim's up, near RLIMIT_NOFILE, so the
+ * program's own fds keep the numbers they have without the shim. Returns
+ * the new fd (the old one is closed), or fd itself when it cannot move. */
+int sl_private_move_high(int fd);
 int sl_private_is(int fd);
 void sl_private_lost(int fd);          /* the program is closing fd */
 void sl_private_lost_range(unsigned first, unsigned last);
