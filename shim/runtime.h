@@ -20,6 +20,7 @@ enum sl_origin {
 #define SL_SOCK_LIVE_REPORTED  0x04u  /* a live leak event was written */
 #define SL_SOCK_PEER_REPORTED  0x08u  /* a peer_not_closing event was written */
 #define SL_SOCK_PEER_WATCHED   0x10u  /* the watcher waits for the peer to close */
+#define SL_SOCK_EPOLLED        0x20u  /* in the watcher's epoll set (EPOLLRDHUP) */
 
 /* One kernel socket, shared by every fd that refers to it. */
 struct sl_sock {

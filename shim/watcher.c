@@ -10,11 +10,13 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -37,6 +39,8 @@
 #define PROBES          8           /* slots a hook tries before giving up */
 #define PEER_CHECKS     64          /* exact lookups per scan */
 #define NSAMPLES        64          /* one closed_first sample per second */
+#define REMEASURE       64          /* every Nth scan times the other method */
+#define POLL_CHUNK      4096        /* fds per poll() call */
 
 /* ---- state ---- */
 
@@ -49,7 +53,7 @@ static _Atomic int stop_requested;
 static _Atomic uint32_t wake_word;        /* futex: bumped by every wake-up */
 static _Atomic int snapshot_requested;
 static _Atomic int foreign_stale;         /* a socket arrived that existed before */
-static _Atomic int netlink_off;           /* benchmarks force the fallback */
+static _Atomic int forced_method;         /* enum sl_scan_method (benchmarks) */
 static _Atomic int inet6_streams;         /* tracked AF_INET6 stream sockets */
 static _Atomic uint64_t closed_first;
 static int snapshot_signo;
@@ -102,6 +106,16 @@ static int nl_slot = -1;
 static uint64_t nl_ino;
 static uint32_t nl_seq;
 static char nl_buf[32768] __attribute__((aligned(8)));
+static int64_t method_cost[4];          /* ns per scan, smoothed, by method */
+static int ep_slot = -1;
+static uint64_t ep_ino;
+static int epoll_broken;
+static int rewatch_all;                 /* registration flags came from a parent */
+static unsigned scan_count;
+static int netlink_broken;
+static struct pollfd *sweep_fds;        /* the poll sweep's arrays */
+static uint32_t *sweep_ids;
+static size_t sweep_n, sweep_cap;
 
 static int watching(void)
 {
@@ -176,8 +190,6 @@ static int netlink_fd(void)
         sl_private_close(nl_slot);
         nl_slot = -1;
     }
-    if (__atomic_load_n(&netlink_off, __ATOMIC_RELAXED))
-        return -1;
     fd = SL_REAL(socket)(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0)
         return -1;
@@ -299,30 +311,184 @@ static void match_cb(int fd, uint32_t id, void *arg)
     m->matched++;
 }
 
-/* Fallback without netlink: ask every tracked TCP socket (O(open sockets)). */
-static void tcpinfo_cb(int fd, uint32_t id, void *arg)
+static void sweep_cb(int fd, uint32_t id, void *arg)
 {
-    struct match *m = arg;
+    (void)arg;
     struct sl_sock *s = sl_sock_get(id);
-    uint64_t *slot;
-    if (s != NULL && tcp_inet(s) && sl_tcp_state(fd) == TCP_CLOSE_WAIT &&
-        (slot = vec_push(&found, sizeof(uint64_t))) != NULL)
-        *slot = s->ino;
-    (void)m;
+    if (s == NULL || !tcp_inet(s))
+        return;
+    if (sweep_n == sweep_cap) {
+        size_t cap = sweep_cap ? sweep_cap * 2 : 1024;
+        struct pollfd *f = realloc(sweep_fds, cap * sizeof(*f));
+        uint32_t *ids = f ? realloc(sweep_ids, cap * sizeof(*ids)) : NULL;
+        if (f)
+            sweep_fds = f;
+        if (ids == NULL)
+            return;
+        sweep_ids = ids;
+        sweep_cap = cap;
+    }
+    sweep_fds[sweep_n] = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
+    sweep_ids[sweep_n++] = id;
 }
 
-/* Fill `found` with the inodes in CLOSE_WAIT; 1 netlink, 0 fallback, -1 error. */
-static int list_close_wait(void)
+/* One poll() (timeout 0: no wait queues, nothing the program could notice)
+ * over every tracked TCP fd: POLLRDHUP means the peer's FIN arrived. Only
+ * those new to us cost a TCP_INFO, and are matched here by record id. */
+static int sweep_close_wait(int64_t now)
 {
-    found.n = 0;
-    if (diag_request(AF_INET, 1u << TCP_CLOSE_WAIT, NULL, collect_ino, NULL) == 0 &&
-        (__atomic_load_n(&inet6_streams, __ATOMIC_RELAXED) <= 0 ||
-         diag_request(AF_INET6, 1u << TCP_CLOSE_WAIT, NULL, collect_ino, NULL) == 0))
-        return 1;
-    found.n = 0;
-    struct match m = { 0 };
-    sl_fd_foreach(0, ~0u, tcpinfo_cb, &m);
+    struct stat st;
+    uint64_t *slot;
+    sweep_n = 0;
+    sl_fd_foreach(0, ~0u, sweep_cb, NULL);
+    for (size_t at = 0; at < sweep_n; at += POLL_CHUNK) {
+        size_t n = sweep_n - at < POLL_CHUNK ? sweep_n - at : POLL_CHUNK;
+        if (poll(sweep_fds + at, n, 0) < 0 && errno != EINTR)
+            return -1;
+    }
+    for (size_t i = 0; i < sweep_n; i++) {
+        if (!(sweep_fds[i].revents & (POLLRDHUP | POLLHUP)))
+            continue;
+        struct sl_sock *s = sl_sock_get(sweep_ids[i]);
+        uint32_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+        struct cw *c = cw_find(s->ino);
+        if (!(gen & 1))
+            continue;
+        if (!(c && c->id == sweep_ids[i] && c->gen == gen)) {
+            if (sl_tcp_state(sweep_fds[i].fd) != TCP_CLOSE_WAIT ||
+                fstat(sweep_fds[i].fd, &st) != 0 || st.st_ino != s->ino)
+                continue;
+            cw_add(sweep_ids[i], s, gen, now);
+            qsort(cws.p, cws.n, sizeof(struct cw), cmp_cw);
+        }
+        if ((slot = vec_push(&found, sizeof(uint64_t))) != NULL)
+            *slot = s->ino;
+    }
     return 0;
+}
+
+static int dump_close_wait(void)
+{
+    uint32_t states = 1u << TCP_CLOSE_WAIT;
+    return diag_request(AF_INET, states, NULL, collect_ino, NULL) == 0 &&
+           (__atomic_load_n(&inet6_streams, __ATOMIC_RELAXED) <= 0 ||
+            diag_request(AF_INET6, states, NULL, collect_ino, NULL) == 0) ? 0 : -1;
+}
+
+/* Our epoll fd, (re)made like the netlink one; a new one starts empty. */
+static int epoll_fd(void)
+{
+    struct stat st;
+    int fd = sl_private_fd(ep_slot);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == ep_ino)
+        return fd;
+    if (ep_slot >= 0) {
+        if (fd >= 0)
+            sl_private_lost(fd);
+        sl_private_close(ep_slot);
+        ep_slot = -1;
+    }
+    fd = epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || (ep_slot = sl_private_add(fd)) < 0) {
+        SL_REAL(close)(fd);
+        return -1;
+    }
+    ep_ino = st.st_ino;
+    rewatch_all = 1;
+    return fd;
+}
+
+/* Add tracked TCP sockets not yet in the set. The entry goes away by itself
+ * when the program's last fd of the socket is closed. */
+static void epoll_add_cb(int fd, uint32_t id, void *arg)
+{
+    int ep = *(int *)arg;
+    struct sl_sock *s = sl_sock_get(id);
+    if (ep < 0 || s == NULL || !tcp_inet(s) ||
+        (!rewatch_all && (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_EPOLLED)))
+        return;
+    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
+                              .data.u64 = (uint64_t)id << 32 | (uint32_t)fd };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+        __atomic_fetch_or(&s->flags, SL_SOCK_EPOLLED, __ATOMIC_RELAXED);
+    else if (errno == ENOSPC || errno == ENOMEM)
+        *(int *)arg = -1;           /* max_user_watches: give up on epoll */
+}
+
+static int epoll_close_wait(int64_t now)
+{
+    struct epoll_event ev[256];
+    struct stat st;
+    int ep = epoll_fd(), n;
+    if (ep < 0)
+        return -1;
+    int arg = ep;
+    sl_fd_foreach(0, ~0u, epoll_add_cb, &arg);
+    rewatch_all = 0;
+    if (arg < 0)
+        return -1;
+    do {
+        n = epoll_wait(ep, ev, 256, 0);
+        for (int i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)(ev[i].data.u64 >> 32);
+            int fd = (int)(uint32_t)ev[i].data.u64;
+            struct sl_sock *s = sl_sock_get(id);
+            uint32_t gen = s ? __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) : 0;
+            struct cw *c;
+            /* The fd may since name another socket: ask the one it names. */
+            if (!(gen & 1) || sl_fd_get(fd) != id || ((c = cw_find(s->ino)) && c->gen == gen) ||
+                sl_tcp_state(fd) != TCP_CLOSE_WAIT || fstat(fd, &st) != 0 || st.st_ino != s->ino)
+                continue;
+            cw_add(id, s, gen, now);
+            qsort(cws.p, cws.n, sizeof(struct cw), cmp_cw);
+        }
+    } while (n == 256);
+    return n < 0 && errno != EINTR ? -1 : 0;
+}
+
+/* The cheaper method so far; every REMEASURE-th scan times the other, as
+ * the dump's cost moves with the whole namespace and the sweep's with ours. */
+static int pick_method(void)
+{
+    int forced = __atomic_load_n(&forced_method, __ATOMIC_RELAXED);
+    if (forced != SL_SCAN_AUTO)
+        return forced;
+    if (!epoll_broken)
+        return SL_SCAN_EPOLL;
+    if (netlink_broken)
+        return SL_SCAN_POLL;
+    if (method_cost[SL_SCAN_DUMP] == 0 || method_cost[SL_SCAN_POLL] == 0)
+        return method_cost[SL_SCAN_DUMP] == 0 ? SL_SCAN_DUMP : SL_SCAN_POLL;
+    int best = method_cost[SL_SCAN_DUMP] <= method_cost[SL_SCAN_POLL] ? SL_SCAN_DUMP
+                                                                      : SL_SCAN_POLL;
+    if (++scan_count % REMEASURE == 0)
+        return best == SL_SCAN_DUMP ? SL_SCAN_POLL : SL_SCAN_DUMP;
+    return best;
+}
+
+/* Fill `found` with the inodes of our sockets' candidates in CLOSE_WAIT;
+ * returns the method used, or -1 when neither worked. */
+static int list_close_wait(int64_t now)
+{
+    int method = pick_method();
+    int64_t t0 = sl_now_ns();
+    found.n = 0;
+    if (method == SL_SCAN_EPOLL && epoll_close_wait(now) != 0) {
+        epoll_broken = __atomic_load_n(&forced_method, __ATOMIC_RELAXED) == SL_SCAN_AUTO;
+        method = SL_SCAN_POLL;
+    }
+    if (method == SL_SCAN_DUMP && dump_close_wait() != 0) {
+        netlink_broken = __atomic_load_n(&forced_method, __ATOMIC_RELAXED) == SL_SCAN_AUTO;
+        found.n = 0;
+        method = SL_SCAN_POLL;
+    }
+    if (method == SL_SCAN_POLL && sweep_close_wait(now) != 0)
+        return -1;
+    int64_t cost = sl_now_ns() - t0 + 1;
+    method_cost[method] = method_cost[method] ? (3 * method_cost[method] + cost) / 4 : cost;
+    return method;
 }
 
 struct fds_of {
@@ -797,12 +963,12 @@ static void install_snapshot_signal(void)
 static int64_t scan(struct sl_scan_figures *fig)
 {
     int64_t now = sl_now_ns(), next = INT64_MAX;
-    int how = list_close_wait();
-    fig->netlink = how > 0;
+    fig->method = list_close_wait(now);
     fig->dumped = (unsigned)found.n;
     if (found.n > 0 || cws.n > 0)
         match_found(now, fig);
     next = check_grace(now, fig);
+    fig->ours = (unsigned)cws.n;
     if (have_due_peers(now, &next))
         check_peers(now);
     sample_closed_first(now);
@@ -822,9 +988,9 @@ int sl_watcher_scan(struct sl_scan_figures *out)
     return 0;
 }
 
-void sl_watcher_use_netlink(int on)
+void sl_watcher_set_method(enum sl_scan_method m)
 {
-    __atomic_store_n(&netlink_off, !on, __ATOMIC_RELAXED);
+    __atomic_store_n(&forced_method, m, __ATOMIC_RELAXED);
 }
 
 static void *watcher_main(void *arg)
@@ -1044,8 +1210,15 @@ void sl_watcher_after_fork(void)
     memset(dest_seen, 0, sizeof(dest_seen));
     nsamples = 0;
     cws.n = foreign.n = found.n = 0;
-    /* The parent's netlink socket would mix its replies with ours. */
+    memset(method_cost, 0, sizeof(method_cost));   /* the child's sockets differ */
+    /* The parent's netlink socket would mix its replies with ours, and its
+     * epoll set is the parent's: the child makes its own of both. */
     if (nl_slot >= 0)
         sl_private_close(nl_slot);
     nl_slot = -1;
+    if (ep_slot >= 0)
+        sl_private_close(ep_slot);
+    ep_slot = -1;
+    rewatch_all = 1;
+    epoll_broken = 0;
 }

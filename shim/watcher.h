@@ -22,18 +22,32 @@ uint64_t sl_watcher_closed_first(void);
 
 /* What one scan did (benchmarks and tests). */
 struct sl_scan_figures {
-    unsigned dumped;        /* CLOSE_WAIT sockets the kernel listed (whole netns) */
-    unsigned ours;          /* of those, tracked by this process */
+    unsigned dumped;        /* candidates listed (a dump: CLOSE_WAIT in the whole netns) */
+    unsigned ours;          /* tracked sockets known to be in CLOSE_WAIT after the scan */
     unsigned reported;      /* live leak events written by this scan */
     unsigned fd_walks;      /* fd-table walks needed to match new inodes */
-    int netlink;            /* 1: sock_diag dump, 0: per-fd TCP_INFO */
+    int method;             /* the enum sl_scan_method used: DUMP or POLL */
 };
+
+/* How a scan finds CLOSE_WAIT sockets.
+ * EPOLL: every tracked TCP socket sits in the watcher's own epoll set with
+ *   EPOLLRDHUP (edge-triggered); the kernel queues a socket when its peer's
+ *   FIN arrives, so a scan costs the new FINs plus a walk of the fd table
+ *   for new sockets. The default.
+ * DUMP: one sock_diag dump per family, filtered to CLOSE_WAIT, matched by
+ *   inode. The kernel walks its whole TCP hash table for it: every bucket
+ *   and every socket of the network namespace, TIME_WAIT included.
+ * POLL: one poll(POLLRDHUP) over the tracked TCP fds, then TCP_INFO on the
+ *   few whose peer sent a FIN: touches each of our sockets.
+ * AUTO: EPOLL while it works; else the cheaper of DUMP and POLL so far,
+ *   re-measuring the other now and then (POLL without netlink). */
+enum sl_scan_method { SL_SCAN_AUTO, SL_SCAN_DUMP, SL_SCAN_POLL, SL_SCAN_EPOLL };
 
 /* Run one scan now, in the calling thread (only when no watcher thread runs:
  * scan_ms=0). Returns 0, or -1 when neither netlink nor TCP_INFO worked. */
 int sl_watcher_scan(struct sl_scan_figures *out);
 
-/* Benchmarks: 0 forces the TCP_INFO fallback, 1 restores netlink. */
-void sl_watcher_use_netlink(int on);
+/* Benchmarks: force a method (SL_SCAN_AUTO restores the default). */
+void sl_watcher_set_method(enum sl_scan_method m);
 
 #endif
