@@ -158,6 +158,17 @@ class TestLiveLeak(LiveTestCase):
         self.assertIn("sockleak: live: 1 socket leaked in CLOSE_WAIT", run.stderr)
         self.assertIn("from pool_connect (live_idle.c:", run.stderr)
 
+    def test_live_watcher_survives_closefrom(self):
+        """closefrom(3) takes the watcher's own fds (and the report file);
+        it reopens them and still reports the next leak live."""
+        with ClosingServer() as server:
+            run = self.run_shim([prog("live_closefrom"), server.port, 1500], live_options())
+        self.assertEqual(run.returncode, 0, run.describe())
+        fd = run.json_lines()[0]["fd"]
+        lives = [l for l in run.report.leaks if l.get("when") == "live"]
+        self.assertEqual([l["fd"] for l in lives], [fd], run.report.describe())
+        self.assertFrame(lives[0], "leaky_connect", "live_closefrom.c")
+
     def test_live_fork_child_detects_its_own_leak(self):
         """The watcher does not survive fork; the child starts its own and
         reports its own leak live; the parent reports nothing live."""
