@@ -163,7 +163,7 @@ static void load_suppressions(void)
     char err[512], msg[600];
     if (__atomic_exchange_n(&supp_state, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    sl_suppress_parse(&supp, builtin_suppressions, err, sizeof(err));
+    sl_suppress_parse(&supp, builtin_suppressions, "built-in", err, sizeof(err));
     if (sl_opts.suppressions == NULL || sl_opts.suppressions[0] == '\0')
         return;
     if (sl_suppress_load(&supp, sl_opts.suppressions, err, sizeof(err)) != 0) {
@@ -181,8 +181,8 @@ static long suppression_of(uint32_t stack_id)
         return -1;
     int n = stack_frames(stack_id, frames, SL_STACK_MAX * 2);
     for (int i = 0; i < n; i++) {
-        const char *names[] = { frames[i].function, frames[i].file, frames[i].module };
-        long hit = sl_suppress_find(&supp, names, 3);
+        long hit = sl_suppress_find_frame(&supp, frames[i].function, frames[i].file,
+                                          frames[i].module);
         if (hit >= 0)
             return hit;
     }

@@ -1,15 +1,14 @@
-/* suppress.c -- parse and match "leak:PATTERN" suppressions. */
+/* suppress.c -- parse and match "leak:PATTERN" suppressions (the shim's
+ * report and the sockleak command both use this file). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "suppress.h"
 
-/* Glob with '*' only, anchored at both ends of text. */
+/* Glob with '*' only, anchored at both ends of text. One saved star bounds
+ * the backtracking: O(len(p) * len(t)), never exponential. */
 static int glob_whole(const char *p, const char *t)
 {
     const char *star = NULL, *retry = NULL;
@@ -34,25 +33,26 @@ static int glob_whole(const char *p, const char *t)
 
 int sl_suppress_match(const char *pattern, const char *text)
 {
-    char buf[512];
-    if (pattern == NULL || text == NULL)
+    if (pattern == NULL || text == NULL || *text == '\0')
         return 0;
     /* "foo" matches anywhere, as "*foo*"; "^foo" only at the start and
      * "foo$" only at the end. */
     size_t n = strlen(pattern);
     int head = pattern[0] == '^', tail = n > (size_t)head && pattern[n - 1] == '$';
     size_t core = n - (size_t)head - (size_t)tail;
-    if (core + 3 > sizeof(buf))
+    char *g = malloc(core + 3), *w = g;
+    if (g == NULL)
         return 0;
-    size_t len = 0;
     if (!head)
-        buf[len++] = '*';
-    memcpy(buf + len, pattern + head, core);
-    len += core;
+        *w++ = '*';
+    memcpy(w, pattern + head, core);
+    w += core;
     if (!tail)
-        buf[len++] = '*';
-    buf[len] = '\0';
-    return glob_whole(buf, text);
+        *w++ = '*';
+    *w = '\0';
+    int hit = glob_whole(g, text);
+    free(g);
+    return hit;
 }
 
 static int add(struct sl_suppressions *s, const char *pat, size_t len)
@@ -69,64 +69,71 @@ static int add(struct sl_suppressions *s, const char *pat, size_t len)
     return 0;
 }
 
-int sl_suppress_parse(struct sl_suppressions *s, const char *text, char *err, size_t errlen)
+/* One line: blank, "# comment" or "leak:PATTERN"; surrounding space ignored. */
+static int parse_line(struct sl_suppressions *s, const char *b, const char *e,
+                      const char *src, long lineno, char *err, size_t errlen)
 {
-    int lineno = 0;
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        const char *end = nl ? nl : line + strlen(line);
-        lineno++;
-        while (line < end && (*line == ' ' || *line == '\t'))
-            line++;
-        while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-            end--;
-        if (line < end && *line != '#') {
-            if ((size_t)(end - line) <= 5 || strncmp(line, "leak:", 5) != 0) {
-                snprintf(err, errlen, "line %d: expected \"leak:PATTERN\", got \"%.*s\"",
-                         lineno, (int)(end - line > 80 ? 80 : end - line), line);
-                return -1;
-            }
-            if (add(s, line + 5, (size_t)(end - line - 5)) != 0) {
-                snprintf(err, errlen, "line %d: out of memory", lineno);
-                return -1;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
+    while (b < e && strchr(" \t\r", *b))
+        b++;
+    while (e > b && strchr(" \t\r", e[-1]))
+        e--;
+    if (b == e || *b == '#')
+        return 0;
+    if (e - b < 5 || strncmp(b, "leak:", 5) != 0) {
+        snprintf(err, errlen, "%s:%ld: expected \"leak:PATTERN\", got \"%.*s\"",
+                 src, lineno, (int)(e - b > 60 ? 60 : e - b), b);
+        return -1;
+    }
+    for (b += 5; b < e && strchr(" \t", *b); b++) {}
+    if (b == e) {
+        snprintf(err, errlen, "%s:%ld: empty pattern after \"leak:\"", src, lineno);
+        return -1;
+    }
+    if (add(s, b, (size_t)(e - b)) != 0) {
+        snprintf(err, errlen, "%s:%ld: out of memory", src, lineno);
+        return -1;
+    }
+    return 0;
+}
+
+int sl_suppress_parse(struct sl_suppressions *s, const char *text, const char *src,
+                      char *err, size_t errlen)
+{
+    long lineno = 0;
+    for (const char *b = text; *b != '\0';) {
+        const char *e = strchr(b, '\n');
+        if (e == NULL)
+            e = b + strlen(b);
+        if (parse_line(s, b, e, src, ++lineno, err, errlen) != 0)
+            return -1;
+        b = *e ? e + 1 : e;
     }
     return 0;
 }
 
 int sl_suppress_load(struct sl_suppressions *s, const char *path, char *err, size_t errlen)
 {
-    char msg[256];
     FILE *f = fopen(path, "re");
     if (f == NULL) {
         snprintf(err, errlen, "cannot read suppressions file %s: %s", path, strerror(errno));
         return -1;
     }
-    char *text = NULL;
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *t = realloc(text, cap = cap ? cap * 2 : 8192);
-            if (t == NULL)
-                break;
-            text = t;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
+    char *text = NULL, buf[4096];
+    size_t len = 0, n;
+    FILE *m = open_memstream(&text, &len);
+    while (m != NULL && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        fwrite(buf, 1, n, m);
+    int bad = ferror(f) || m == NULL;
     fclose(f);
-    if (text == NULL) {
-        snprintf(err, errlen, "cannot read suppressions file %s: out of memory", path);
+    if (m != NULL)
+        fclose(m);
+    if (bad || memchr(text, '\0', len) != NULL) {
+        snprintf(err, errlen, "cannot read suppressions file %s: %s", path,
+                 bad ? "read error" : "binary data (a NUL byte) in the file");
+        free(text);
         return -1;
     }
-    text[len] = '\0';
-    int rc = sl_suppress_parse(s, text, msg, sizeof(msg));
-    if (rc != 0)
-        snprintf(err, errlen, "suppressions file %s %s", path, msg);
+    int rc = sl_suppress_parse(s, text, path, err, errlen);
     free(text);
     return rc;
 }
@@ -138,6 +145,16 @@ long sl_suppress_find(const struct sl_suppressions *s, const char *const *names,
             if (names[j] != NULL && sl_suppress_match(s->v[i].pattern, names[j]))
                 return (long)i;
     return -1;
+}
+
+long sl_suppress_find_frame(const struct sl_suppressions *s, const char *function,
+                            const char *file, const char *module)
+{
+    const char *fslash = file ? strrchr(file, '/') : NULL;
+    const char *mslash = module ? strrchr(module, '/') : NULL;
+    const char *names[] = { function, file, fslash ? fslash + 1 : NULL,
+                            module, mslash ? mslash + 1 : NULL };
+    return sl_suppress_find(s, names, sizeof(names) / sizeof(names[0]));
 }
 
 void sl_suppress_free(struct sl_suppressions *s)

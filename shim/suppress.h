@@ -21,17 +21,23 @@ struct sl_suppressions {
  * trailing '$' (LeakSanitizer's TemplateMatch). */
 int sl_suppress_match(const char *pattern, const char *text);
 
-/* Parse suppression text (lines "leak:PATTERN", '#' comments, blank lines).
- * Appends to *s. On a bad line, writes "LINE: reason" into err and returns
- * -1 (the lines before it are kept). */
-int sl_suppress_parse(struct sl_suppressions *s, const char *text, char *err, size_t errlen);
+/* Parse suppression text (lines "leak:PATTERN", '#' comments, blank lines)
+ * and append to *s; src names the text in errors. On a bad line, writes
+ * "SRC:LINE: reason" into err and returns -1 (the lines before it are kept). */
+int sl_suppress_parse(struct sl_suppressions *s, const char *text, const char *src,
+                      char *err, size_t errlen);
 
-/* Read and parse a file; -1 with err "cannot read PATH: reason" etc. */
+/* Read and parse a file; -1 with err naming the file (and line). */
 int sl_suppress_load(struct sl_suppressions *s, const char *path, char *err, size_t errlen);
 
 /* Index of the first suppression matching any of the names (NULL entries
  * are skipped), or -1. */
 long sl_suppress_find(const struct sl_suppressions *s, const char *const *names, size_t n);
+
+/* The same for one stack frame: its function, its source file and module
+ * (full path and base name). */
+long sl_suppress_find_frame(const struct sl_suppressions *s, const char *function,
+                            const char *file, const char *module);
 
 void sl_suppress_free(struct sl_suppressions *s);
 

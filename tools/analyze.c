@@ -30,7 +30,7 @@ static void count_totals(struct slt_analysis *a) {
 int slt_analyze(struct slt_analysis *a, char *err, size_t errlen) {
     const struct slt_analyze_opts *o = a->opts;
     for (const char **s = o->suppressions; s && *s; s++)
-        if (slt_supp_load(&a->supp, *s, err, errlen)) return -1;
+        if (sl_suppress_load(&a->supp, *s, err, errlen)) return -1;
     slt_report_finish(&a->report);
     slt_supp_apply(&a->supp, &a->report);
     slt_group_build(&a->groups, &a->report);
@@ -100,6 +100,6 @@ int slt_analyze_files(const struct slt_analyze_opts *o, char *const *files, int 
 
 void slt_analysis_free(struct slt_analysis *a) {
     slt_group_free(&a->groups);
-    slt_supp_free(&a->supp);
+    sl_suppress_free(&a->supp);
     slt_report_free(&a->report);
 }

@@ -26,7 +26,7 @@ struct slt_analyze_opts {
 struct slt_analysis {
     const struct slt_analyze_opts *opts;
     struct slt_report report;
-    struct slt_suppressions supp;
+    struct sl_suppressions supp;
     struct slt_grouping groups;
     /* totals over the groups not accepted by the baseline */
     size_t new_groups, new_leaks, new_close_wait, new_open, new_other;

@@ -40,11 +40,11 @@ void slt_report_flags_init(struct slt_report_flags *f) {
 int slt_report_flags_check(struct slt_report_flags *f) {
     char err[512];
     f->a.suppressions = f->suppressions.v;
-    struct slt_suppressions s = {0};
+    struct sl_suppressions s = {0};
     int rc = 0;
     for (size_t i = 0; i < f->suppressions.n && !rc; i++)
-        rc = slt_supp_load(&s, f->suppressions.v[i], err, sizeof(err));
-    slt_supp_free(&s);
+        rc = sl_suppress_load(&s, f->suppressions.v[i], err, sizeof(err));
+    sl_suppress_free(&s);
     if (!rc && f->a.baseline) {
         struct slt_baseline b;
         rc = slt_baseline_load(&b, f->a.baseline, err, sizeof(err));

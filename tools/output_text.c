@@ -65,7 +65,7 @@ static void group(FILE *out, const struct slt_group *g, long max) {
 }
 
 /* As LeakSanitizer lists them: only the suppressions that matched. */
-static void suppressions_used(FILE *out, const struct slt_suppressions *s) {
+static void suppressions_used(FILE *out, const struct sl_suppressions *s) {
     size_t used = 0;
     for (size_t i = 0; i < s->n; i++) used += s->v[i].hits > 0;
     if (!used) return;

@@ -4,33 +4,33 @@
 /* LeakSanitizer's semantics: substring by default, '*' wildcards, ^ and $ anchors. */
 static void test_suppress_pattern(void **state) {
     (void)state;
-    assert_true(slt_supp_pattern_match("connect", "db_connect"));
-    assert_true(slt_supp_pattern_match("db_*", "db_connect"));
-    assert_true(slt_supp_pattern_match("^db_", "db_connect"));
-    assert_false(slt_supp_pattern_match("^connect", "db_connect"));
-    assert_true(slt_supp_pattern_match("connect$", "db_connect"));
-    assert_false(slt_supp_pattern_match("db$", "db_connect"));
-    assert_true(slt_supp_pattern_match("^d*t$", "db_connect"));
-    assert_true(slt_supp_pattern_match("a*b*c", "xxaxxbxxcxx"));
-    assert_false(slt_supp_pattern_match("a*b*c", "xxaxxcxxbxx"));
-    assert_true(slt_supp_pattern_match("*", "x"));
-    assert_false(slt_supp_pattern_match("x", NULL));
-    assert_false(slt_supp_pattern_match("x", ""));
+    assert_true(sl_suppress_match("connect", "db_connect"));
+    assert_true(sl_suppress_match("db_*", "db_connect"));
+    assert_true(sl_suppress_match("^db_", "db_connect"));
+    assert_false(sl_suppress_match("^connect", "db_connect"));
+    assert_true(sl_suppress_match("connect$", "db_connect"));
+    assert_false(sl_suppress_match("db$", "db_connect"));
+    assert_true(sl_suppress_match("^d*t$", "db_connect"));
+    assert_true(sl_suppress_match("a*b*c", "xxaxxbxxcxx"));
+    assert_false(sl_suppress_match("a*b*c", "xxaxxcxxbxx"));
+    assert_true(sl_suppress_match("*", "x"));
+    assert_false(sl_suppress_match("x", NULL));
+    assert_false(sl_suppress_match("x", ""));
 }
 
 /* Comments and blank lines are skipped; anything but leak: is an error naming the line. */
 static void test_suppress_parse(void **state) {
     (void)state;
-    struct slt_suppressions s = {0};
+    struct sl_suppressions s = {0};
     char err[256];
-    assert_int_equal(slt_supp_parse(&s, "# comment\n\n  leak:db_* \r\nleak:libfoo.so\n", "f", err, sizeof(err)), 0);
+    assert_int_equal(sl_suppress_parse(&s, "# comment\n\n  leak:db_* \r\nleak:libfoo.so\n", "f", err, sizeof(err)), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.v[0].pattern, "db_*");
-    assert_int_equal(slt_supp_parse(&s, "leak:a\nrace:b\n", "supp.txt", err, sizeof(err)), -1);
+    assert_int_equal(sl_suppress_parse(&s, "leak:a\nrace:b\n", "supp.txt", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "supp.txt:2:"));
-    assert_int_equal(slt_supp_parse(&s, "leak:   \n", "supp.txt", err, sizeof(err)), -1);
+    assert_int_equal(sl_suppress_parse(&s, "leak:   \n", "supp.txt", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "empty pattern"));
-    slt_supp_free(&s);
+    sl_suppress_free(&s);
 }
 
 /* A pattern matches a frame's function, source file (full or base name) or module. */
@@ -42,18 +42,18 @@ static void test_suppress_match_fields(void **state) {
     slt_report_init(&r);
     feed_leak(&r, 1, 3, "close_wait", "db_connect");  /* module /build/app */
     for (size_t i = 0; i < sizeof(hits) / sizeof(hits[0]); i++) {
-        struct slt_suppressions s = {0};
+        struct sl_suppressions s = {0};
         char *line;
         assert_true(asprintf(&line, "leak:%s\n", hits[i]) > 0);
-        assert_int_equal(slt_supp_parse(&s, line, "t", err, sizeof(err)), 0);
+        assert_int_equal(sl_suppress_parse(&s, line, "t", err, sizeof(err)), 0);
         assert_int_equal(slt_supp_match(&s, &r.leaks[0]), 0);
-        slt_supp_free(&s);
+        sl_suppress_free(&s);
         free(line);
     }
-    struct slt_suppressions s = {0};
-    slt_supp_parse(&s, "leak:nothing_like_it\n", "t", err, sizeof(err));
+    struct sl_suppressions s = {0};
+    sl_suppress_parse(&s, "leak:nothing_like_it\n", "t", err, sizeof(err));
     assert_int_equal(slt_supp_match(&s, &r.leaks[0]), -1);
-    slt_supp_free(&s);
+    sl_suppress_free(&s);
     slt_report_free(&r);
 }
 
@@ -68,7 +68,7 @@ static void test_suppress_counts(void **state) {
     feed_leak(&a.report, 1, 3, "close_wait", "db_connect");
     feed_leak(&a.report, 1, 4, "close_wait", "db_connect");
     feed_leak(&a.report, 2, 4, "close_wait", "cache_get");
-    assert_int_equal(slt_supp_parse(&a.supp, "leak:unused\nleak:db_*\n", "t", err, sizeof(err)), 0);
+    assert_int_equal(sl_suppress_parse(&a.supp, "leak:unused\nleak:db_*\n", "t", err, sizeof(err)), 0);
     analyze_default(&a, &o);
     assert_int_equal(a.supp.v[0].hits, 0);
     assert_int_equal(a.supp.v[1].hits, 2);

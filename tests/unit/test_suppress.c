@@ -57,7 +57,7 @@ static void test_suppress_parse_file_text(void **state)
     struct sl_suppressions s = { 0 };
     char err[256];
     (void)state;
-    assert_int_equal(sl_suppress_parse(&s, "# comment\n\n  leak:db_connect  \nleak:libfoo*\r\n",
+    assert_int_equal(sl_suppress_parse(&s, "# comment\n\n  leak:db_connect  \nleak:libfoo*\r\n", "test",
                                        err, sizeof(err)), 0);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.v[0].pattern, "db_connect");
@@ -73,8 +73,8 @@ static void test_suppress_bad_line(void **state)
     struct sl_suppressions s = { 0 };
     char err[256];
     (void)state;
-    assert_int_equal(sl_suppress_parse(&s, "leak:a\nrace:b\n", err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "line 2"));
+    assert_int_equal(sl_suppress_parse(&s, "leak:a\nrace:b\n", "test", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "test:2:"));
     assert_non_null(strstr(err, "race:b"));
     sl_suppress_free(&s);
 }
