@@ -9,7 +9,6 @@
 #include <json-c/json.h>
 
 #define SARIF_SCHEMA "https://json.schemastore.org/sarif-2.1.0.json"
-#define TOOL_URI "https://github.com/sockleak/sockleak"
 #define SRCROOT "%SRCROOT%"
 
 static struct json_object *str(const char *s) { return json_object_new_string(s ? s : ""); }
@@ -147,7 +146,7 @@ static struct json_object *run_object(const struct slt_analysis *a) {
                        *driver = json_object_new_object(), *rules = json_object_new_array(),
                        *results = json_object_new_array();
     json_object_object_add(driver, "name", str("sockleak"));
-    json_object_object_add(driver, "informationUri", str(TOOL_URI));
+    /* informationUri is optional: the project has no public home yet */
     rule_index(rules, "close_wait", a);
     rule_index(rules, "open_at_exit", a);
     for (size_t i = 0; i < a->groups.n; i++) {
