@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -174,6 +175,32 @@ static void sleep_until(uint32_t seq, int64_t deadline)
     syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
 }
 
+/* ---- the watcher's own fds ---- */
+
+/* Move a new fd of ours out of the low numbers the program is handed
+ * (programs may expect socket() to return consecutive numbers), to just
+ * below min(RLIMIT_NOFILE, 1024): high enough to stay out of the way,
+ * low enough not to grow the kernel's fd table. Registers it as private. */
+static int adopt_fd(int fd, int *slot, uint64_t *ino)
+{
+    struct rlimit rl;
+    struct stat st;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t top = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
+        int high = top > 64 ? fcntl(fd, F_DUPFD_CLOEXEC, (int)(top - 64)) : -1;
+        if (high >= 0) {
+            SL_REAL(close)(fd);
+            fd = high;
+        }
+    }
+    if (fstat(fd, &st) != 0 || (*slot = sl_private_add(fd)) < 0) {
+        SL_REAL(close)(fd);
+        return -1;
+    }
+    *ino = st.st_ino;
+    return fd;
+}
+
 /* ---- netlink (sock_diag) ---- */
 
 /* Our netlink fd, (re)opened when the program closed it (closefrom, a close
@@ -191,14 +218,7 @@ static int netlink_fd(void)
         nl_slot = -1;
     }
     fd = SL_REAL(socket)(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || (nl_slot = sl_private_add(fd)) < 0) {
-        SL_REAL(close)(fd);
-        return -1;
-    }
-    nl_ino = st.st_ino;
-    return fd;
+    return fd < 0 ? -1 : adopt_fd(fd, &nl_slot, &nl_ino);
 }
 
 /* Send one inet_diag request; call fn for every reply until done. Returns
@@ -389,13 +409,8 @@ static int epoll_fd(void)
         ep_slot = -1;
     }
     fd = epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0 || (fd = adopt_fd(fd, &ep_slot, &ep_ino)) < 0)
         return -1;
-    if (fstat(fd, &st) != 0 || (ep_slot = sl_private_add(fd)) < 0) {
-        SL_REAL(close)(fd);
-        return -1;
-    }
-    ep_ino = st.st_ino;
     rewatch_all = 1;
     return fd;
 }
@@ -1056,6 +1071,14 @@ static void start_thread(void)
     pthread_attr_t attr;
     int saved = errno, in_shim = sl_in_shim;
     sl_in_shim = 1;
+    /* Our fds are made here, in the hook's thread, so the number they pass
+     * through on their way up is free again before the program's next
+     * socket(): a program that gets 3, 4, 5 from three socket() calls
+     * still does. (The watcher remakes them itself only if they are lost.) */
+    if (watching()) {
+        epoll_fd();
+        netlink_fd();
+    }
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_init(&attr);
