@@ -1,6 +1,7 @@
 /* watcher.c -- live detection: a thread that finds tracked sockets sitting
- * in CLOSE_WAIT (one sock_diag dump per family), reports them after
- * grace_ms, names peers that never close, warns about port pressure and
+ * in CLOSE_WAIT (an EPOLLRDHUP set; a sock_diag dump or a poll sweep when
+ * cheaper or when epoll fails), reports them after grace_ms, names peers
+ * that never close (sock_diag lookups), warns about port pressure and
  * writes snapshots. The program's threads only touch lock-free tables here. */
 #include <errno.h>
 #include <fcntl.h>
