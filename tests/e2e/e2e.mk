@@ -5,7 +5,8 @@
 E2E_DIR   := $(BUILD)/tests/e2e
 E2E_PROGS := clean fortify dup fork exit closefd dtor_main kinds scm_rights \
              stdio_echo threads errno_check
-E2E_BINS  := $(E2E_PROGS:%=$(E2E_DIR)/progs/%) $(E2E_DIR)/progs/libdtor.so
+E2E_BINS  := $(E2E_PROGS:%=$(E2E_DIR)/progs/%) $(E2E_DIR)/progs/libdtor.so \
+             $(E2E_DIR)/progs/libctor.so $(E2E_DIR)/progs/ctor_main
 E2E_BINS  += $(patsubst tests/e2e/progs/%.c,$(E2E_DIR)/progs/%,$(wildcard tests/e2e/progs/live_*.c))
 E2E_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread
 E2E_HDRS  := tests/e2e/progs/e2e_prog.h
@@ -22,6 +23,13 @@ $(E2E_DIR)/progs/fortify: tests/e2e/progs/fortify.c $(E2E_HDRS)
 $(E2E_DIR)/progs/libdtor.so: tests/e2e/progs/dtor_lib.c
 	@mkdir -p $(dir $@)
 	$(CC) $(E2E_CFLAGS) -fPIC -shared -o $@ $<
+
+$(E2E_DIR)/progs/libctor.so: tests/e2e/progs/ctor_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(E2E_CFLAGS) -fPIC -shared -o $@ $<
+
+$(E2E_DIR)/progs/ctor_main: tests/e2e/progs/ctor_main.c $(E2E_DIR)/progs/libctor.so
+	$(CC) $(E2E_CFLAGS) -o $@ $< -L$(E2E_DIR)/progs -lctor -Wl,-rpath,'$$ORIGIN'
 
 $(E2E_DIR)/progs/dtor_main: tests/e2e/progs/dtor_main.c $(E2E_DIR)/progs/libdtor.so $(E2E_HDRS)
 	$(CC) $(E2E_CFLAGS) -o $@ $< -L$(E2E_DIR)/progs -ldtor -Wl,-rpath,'$$ORIGIN'

@@ -65,6 +65,22 @@ class TestExitPaths(ShimTestCase):
                 self.assertSummary(run.report, exit_status=7)
 
 
+class TestConstructors(ShimTestCase):
+    def test_socket_from_a_library_constructor_before_the_shims_is_recorded(self):
+        """libctor.so's constructor runs before the shim's: its socket()
+        starts the shim from the hook and is recorded with its stack."""
+        run = self.run_shim([prog("ctor_main")])
+        self.assertEqual(run.returncode, 0, run.describe())
+        fd = run.json_lines()[0]["fd"]
+        self.assertGreaterEqual(fd, 0, run.stdout)
+        rep = run.report
+        self.assertEqual(len(rep.leaks), 1, rep.describe())
+        self.assertLeakFields(rep.leaks[0], fd=fd, origin="socket", kind="open_at_exit",
+                              type="dgram")
+        self.assertFrame(rep.leaks[0], "open_at_load", "ctor_lib.c")
+        self.assertSummary(rep, sockets_opened=1, leaks=1)
+
+
 class TestDestructors(ShimTestCase):
     def test_destructor_closing_a_socket_is_not_a_leak(self):
         """libdtor.so's destructor closes the socket after main returns: the
