@@ -377,27 +377,29 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
                     : cw ? (now - cw) / 1000000 : -1;
 }
 
-struct collect {
-    uint32_t *ids;
-    int *fds;
+struct pairs {
+    uint64_t *v;        /* (record id << 32) | fd */
     size_t n, cap;
 };
 
-static void collect_cb(int fd, uint32_t id, void *arg)
+static void pairs_cb(int fd, uint32_t id, void *arg)
 {
-    struct collect *c = arg;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        uint32_t *ids = realloc(c->ids, cap * sizeof(*ids));
-        int *fds = ids ? realloc(c->fds, cap * sizeof(*fds)) : NULL;
-        if (ids) c->ids = ids;
-        if (fds == NULL)
+    struct pairs *p = arg;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        uint64_t *v = realloc(p->v, cap * sizeof(*v));
+        if (v == NULL)
             return;
-        c->fds = fds;
-        c->cap = cap;
+        p->v = v;
+        p->cap = cap;
     }
-    c->ids[c->n] = id;
-    c->fds[c->n++] = fd;
+    p->v[p->n++] = (uint64_t)id << 32 | (uint32_t)fd;
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
 }
 
 /* fd still refers to the socket s was created for (not closed behind our back). */
@@ -407,75 +409,74 @@ static int still_same(const struct sl_sock *s, int fd)
     return fstat(fd, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev;
 }
 
-static int reportable(const struct sl_sock *s, uint32_t epoch)
+void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, void *arg),
+                       void *arg)
 {
-    if (s->origin == SL_ORIGIN_INHERITED || s->epoch != epoch)
+    struct pairs p = { 0 };
+    sl_fd_foreach(0, ~0u, pairs_cb, &p);
+    /* Sorted by (id, fd), each socket's fds are adjacent and ascending. */
+    qsort(p.v, p.n, sizeof(*p.v), cmp_pair);
+    for (size_t i = 0; i < p.n;) {
+        uint32_t id = (uint32_t)(p.v[i] >> 32);
+        struct sl_sock *s = sl_sock_get(id);
+        int fds[SL_LEAK_MAX_FDS], nfds = 0;
+        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++)
+            if (s != NULL && nfds < SL_LEAK_MAX_FDS && still_same(s, (int)(uint32_t)p.v[i]))
+                fds[nfds++] = (int)(uint32_t)p.v[i];
+        if (s != NULL && nfds > 0 && (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1))
+            fn(s, fds, nfds, arg);
+    }
+    free(p.v);
+}
+
+int sl_sock_reportable(const struct sl_sock *s)
+{
+    if (s->origin == SL_ORIGIN_INHERITED ||
+        s->epoch != __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED))
         return sl_opts.report_inherited;
     return 1;
 }
 
-/* Turn the (id, fd) pairs into leaks, one per socket; returns the count. */
-static size_t describe_all(struct collect *c, struct sl_leak *leaks)
+struct exit_leaks {
+    struct sl_leak *v;
+    size_t n, cap;
+    int64_t now;
+};
+
+static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
 {
-    int64_t now = sl_now_ns();
-    uint32_t epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
-    size_t n = 0;
-    for (size_t i = 0; i < c->n;) {
-        size_t j = i;
-        int fds[SL_LEAK_MAX_FDS], nfds = 0;
-        struct sl_sock *s = sl_sock_get(c->ids[i]);
-        for (; j < c->n && c->ids[j] == c->ids[i]; j++)
-            if (s && nfds < SL_LEAK_MAX_FDS && still_same(s, c->fds[j]))
-                fds[nfds++] = c->fds[j];
-        i = j;
-        if (s == NULL || nfds == 0 || !reportable(s, epoch))
-            continue;
-        sl_describe(s, fds, nfds, &leaks[n], now);
-        if (leaks[n].kind == SL_KIND_OPEN_AT_EXIT && !sl_opts.report_open)
-            continue;
-        n++;
+    struct exit_leaks *e = arg;
+    if (!sl_sock_reportable(s))
+        return;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        struct sl_leak *v = realloc(e->v, cap * sizeof(*v));
+        if (v == NULL)
+            return;
+        e->v = v;
+        e->cap = cap;
     }
-    return n;
+    sl_describe(s, fds, nfds, &e->v[e->n], e->now);
+    if (e->v[e->n].kind == SL_KIND_OPEN_AT_EXIT && !sl_opts.report_open)
+        return;
+    e->n++;
 }
 
-static int by_id_then_fd(const void *a, const void *b)
-{
-    const uint64_t *x = a, *y = b;
-    return *x < *y ? -1 : *x > *y;
-}
-
-/* Gather every tracked fd, grouped by socket, and report. Returns the
- * number of leaks that count for exitcode. */
+/* Describe every tracked socket and report. Returns the number of leaks
+ * that count for exitcode. */
 static int report_now(int status)
 {
-    struct collect c = { 0 };
+    struct exit_leaks e = { .now = sl_now_ns() };
     struct sl_summary sum = { 0 };
-    sl_fd_foreach(0, ~0u, collect_cb, &c);
-
-    /* Sort the pairs by (id, fd) so each socket's fds are adjacent. */
-    uint64_t *keys = malloc((c.n ? c.n : 1) * sizeof(*keys));
-    struct sl_leak *leaks = calloc(c.n ? c.n : 1, sizeof(*leaks));
-    if (keys == NULL || leaks == NULL) {
-        sl_out_warn("sockleak: out of memory while writing the report");
-        free(keys), free(leaks), free(c.ids), free(c.fds);
-        return 0;
-    }
-    for (size_t i = 0; i < c.n; i++)
-        keys[i] = (uint64_t)c.ids[i] << 32 | (uint32_t)c.fds[i];
-    qsort(keys, c.n, sizeof(*keys), by_id_then_fd);
-    for (size_t i = 0; i < c.n; i++) {
-        c.ids[i] = (uint32_t)(keys[i] >> 32);
-        c.fds[i] = (int)(uint32_t)keys[i];
-    }
+    sl_foreach_socket(exit_leak_cb, &e);
     sum.pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
     sum.opened = sl_stats.opened;
     sum.closed = sl_stats.closed;
     sum.inherited = sl_stats.inherited;
     sum.exit_status = status;
     sum.closed_first = sl_watcher_closed_first();
-    size_t n = describe_all(&c, leaks);
-    sl_report_exit(leaks, n, &sum);
-    free(keys), free(leaks), free(c.ids), free(c.fds);
+    sl_report_exit(e.v, e.n, &sum);
+    free(e.v);
     return (int)(sl_opts.fail_on == SL_FAIL_ANY ? sum.close_wait + sum.open_at_exit
                                                : sum.close_wait);
 }

@@ -87,6 +87,16 @@ struct sl_leak;
 void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
                  struct sl_leak *out, int64_t now);
 
+/* Call fn once per tracked socket, with every fd of this process that still
+ * refers to it (ascending; fds closed behind our back are checked by inode
+ * and left out). Report time only: it allocates. */
+void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, void *arg),
+                       void *arg);
+
+/* Whether s belongs in this process's leak reports: not inherited at start
+ * or from a fork parent, unless report_inherited=1. */
+int sl_sock_reportable(const struct sl_sock *s);
+
 /* Nanoseconds of CLOCK_MONOTONIC. */
 int64_t sl_now_ns(void);
 

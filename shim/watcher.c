@@ -839,25 +839,6 @@ static uint64_t in_time_wait(int64_t now)
 
 /* ---- snapshots ---- */
 
-struct pairs {
-    uint64_t *v;
-    size_t n, cap;
-};
-
-static void pairs_cb(int fd, uint32_t id, void *arg)
-{
-    struct pairs *p = arg;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        uint64_t *v = realloc(p->v, cap * sizeof(*v));
-        if (v == NULL)
-            return;
-        p->v = v;
-        p->cap = cap;
-    }
-    p->v[p->n++] = (uint64_t)id << 32 | (uint32_t)fd;
-}
-
 static void count_state(struct sl_snapshot *snap, const char *name)
 {
     for (int i = 0; i < snap->nstates; i++)
@@ -871,49 +852,47 @@ static void count_state(struct sl_snapshot *snap, const char *name)
     }
 }
 
+struct snapshot_walk {
+    struct sl_snapshot snap;
+    struct vec leaks;
+    int64_t now;
+};
+
+static void snapshot_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
+{
+    struct snapshot_walk *w = arg;
+    struct sl_leak l, *slot;
+    char fam[16], typ[16], name[40];
+    sl_describe(s, fds, nfds, &l, w->now);
+    w->snap.sockets++;
+    if (l.tcp_state >= 0) {
+        count_state(&w->snap, sl_tcp_state_name(l.tcp_state));
+    } else {
+        snprintf(name, sizeof(name), "%s/%s", sl_family_name(l.family, fam, sizeof(fam)),
+                 sl_type_name(l.type, typ, sizeof(typ)));
+        count_state(&w->snap, name);
+    }
+    if (l.kind != SL_KIND_CLOSE_WAIT) {
+        w->snap.open++;
+        return;
+    }
+    w->snap.close_wait++;
+    if (sl_sock_reportable(s) && (slot = vec_push(&w->leaks, sizeof(struct sl_leak))) != NULL)
+        *slot = l;
+}
+
 static void snapshot(const char *trigger, int64_t now)
 {
-    struct pairs p = { 0 };
-    struct vec leaks = { 0 };
-    struct sl_snapshot snap = { .pid = (int)getpid(), .trigger = trigger,
-                                .opened = sl_stats.opened, .closed = sl_stats.closed,
-                                .closed_first = __atomic_load_n(&closed_first, __ATOMIC_RELAXED),
-                                .time_wait = in_time_wait(now) };
-    sl_fd_foreach(0, ~0u, pairs_cb, &p);
-    qsort(p.v, p.n, sizeof(uint64_t), cmp_u64);
-    for (size_t i = 0; i < p.n;) {
-        uint32_t id = (uint32_t)(p.v[i] >> 32);
-        int fds[SL_LEAK_MAX_FDS], nfds = 0;
-        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++)
-            if (nfds < SL_LEAK_MAX_FDS)
-                fds[nfds++] = (int)(uint32_t)p.v[i];
-        struct sl_sock *s = sl_sock_get(id);
-        struct sl_leak l, *slot;
-        char fam[16], typ[16], name[40];
-        if (s == NULL || !(__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1))
-            continue;
-        sl_describe(s, fds, nfds, &l, now);
-        snap.sockets++;
-        if (l.tcp_state >= 0)
-            count_state(&snap, sl_tcp_state_name(l.tcp_state));
-        else {
-            snprintf(name, sizeof(name), "%s/%s", sl_family_name(l.family, fam, sizeof(fam)),
-                     sl_type_name(l.type, typ, sizeof(typ)));
-            count_state(&snap, name);
-        }
-        if (l.kind != SL_KIND_CLOSE_WAIT) {
-            snap.open++;
-            continue;
-        }
-        snap.close_wait++;
-        if (((l.from_parent || s->origin == SL_ORIGIN_INHERITED) && !sl_opts.report_inherited))
-            continue;
-        if ((slot = vec_push(&leaks, sizeof(struct sl_leak))) != NULL)
-            *slot = l;
-    }
-    sl_report_snapshot(&snap, leaks.p, leaks.n);
-    free(p.v);
-    free(leaks.p);
+    struct snapshot_walk w = {
+        .snap = { .pid = (int)getpid(), .trigger = trigger,
+                  .opened = sl_stats.opened, .closed = sl_stats.closed,
+                  .closed_first = __atomic_load_n(&closed_first, __ATOMIC_RELAXED),
+                  .time_wait = in_time_wait(now) },
+        .now = now,
+    };
+    sl_foreach_socket(snapshot_cb, &w);
+    sl_report_snapshot(&w.snap, w.leaks.p, w.leaks.n);
+    free(w.leaks.p);
 }
 
 static void snapshot_handler(int sig, siginfo_t *info, void *ctx)
