@@ -1,23 +1,6 @@
 /* test_suppress.c -- suppression patterns, files and their effect on the merged report. */
 #include "fixtures.h"
 
-/* LeakSanitizer's semantics: substring by default, '*' wildcards, ^ and $ anchors. */
-static void test_suppress_pattern(void **state) {
-    (void)state;
-    assert_true(sl_suppress_match("connect", "db_connect"));
-    assert_true(sl_suppress_match("db_*", "db_connect"));
-    assert_true(sl_suppress_match("^db_", "db_connect"));
-    assert_false(sl_suppress_match("^connect", "db_connect"));
-    assert_true(sl_suppress_match("connect$", "db_connect"));
-    assert_false(sl_suppress_match("db$", "db_connect"));
-    assert_true(sl_suppress_match("^d*t$", "db_connect"));
-    assert_true(sl_suppress_match("a*b*c", "xxaxxbxxcxx"));
-    assert_false(sl_suppress_match("a*b*c", "xxaxxcxxbxx"));
-    assert_true(sl_suppress_match("*", "x"));
-    assert_false(sl_suppress_match("x", NULL));
-    assert_false(sl_suppress_match("x", ""));
-}
-
 /* Comments and blank lines are skipped; anything but leak: is an error naming the line. */
 static void test_suppress_parse(void **state) {
     (void)state;
@@ -80,7 +63,6 @@ static void test_suppress_counts(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_suppress_pattern),
         cmocka_unit_test(test_suppress_parse),
         cmocka_unit_test(test_suppress_match_fields),
         cmocka_unit_test(test_suppress_counts),

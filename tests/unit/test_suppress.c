@@ -29,6 +29,9 @@ static void test_suppress_wildcards(void **state)
     assert_true(sl_suppress_match("db_*_pool", "my_db__pool_x"));
     assert_true(sl_suppress_match("*", "anything"));
     assert_false(sl_suppress_match("db_*_pool", "db_connect_poo"));
+    assert_true(sl_suppress_match("a*b*c", "xxaxxbxxcxx"));
+    assert_false(sl_suppress_match("a*b*c", "xxaxxcxxbxx"));
+    assert_true(sl_suppress_match("^d*t$", "db_connect"));
 }
 
 /* '^' and '$' anchor the pattern at the start and the end. */
@@ -49,6 +52,7 @@ static void test_suppress_null(void **state)
     (void)state;
     assert_false(sl_suppress_match("x", NULL));
     assert_false(sl_suppress_match(NULL, "x"));
+    assert_false(sl_suppress_match("x", ""));
 }
 
 /* A file's leak: lines become patterns; comments and blanks are skipped. */
