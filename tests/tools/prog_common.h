@@ -11,7 +11,7 @@
 
 /* Connect to a fresh loopback listener, let the accepted end close, and
  * read the FIN: the returned socket is in CLOSE_WAIT. */
-static int __attribute__((noinline)) connect_to_closing_peer(void) {
+static int __attribute__((noinline, unused)) connect_to_closing_peer(void) {
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof(a);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
