@@ -157,18 +157,16 @@ def clean_env():
     return env
 
 
-class ClosingServer:
-    """A loopback TCP server in a thread: for each connection it reads one
-    line (if read_line), sends reply, and closes its side, like db_server."""
+class LoopbackServer:
+    """A loopback TCP server in a thread that hands each accepted connection
+    to handle(conn); subclasses say what the server does with it."""
 
-    def __init__(self, reply=b"ERR login refused\n", read_line=True):
-        self.reply = reply
-        self.read_line = read_line
+    def __init__(self, backlog=64):
         self.accepted = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock.listen(backlog)
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.address = "127.0.0.1:%d" % self.port
@@ -182,20 +180,11 @@ class ClosingServer:
                 conn, _ = self.sock.accept()
             except (socket.timeout, OSError):
                 continue
-            with conn:
-                conn.settimeout(10)
-                try:
-                    if self.read_line:
-                        data = b""
-                        while b"\n" not in data:
-                            chunk = conn.recv(256)
-                            if not chunk:
-                                break
-                            data += chunk
-                    conn.sendall(self.reply)
-                except OSError:
-                    pass
+            self.handle(conn)
             self.accepted += 1
+
+    def handle(self, conn):
+        raise NotImplementedError
 
     def close(self):
         self._stop.set()
@@ -207,6 +196,31 @@ class ClosingServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class ClosingServer(LoopbackServer):
+    """For each connection: read one line (if read_line), send reply, and
+    close its side, like db_server."""
+
+    def __init__(self, reply=b"ERR login refused\n", read_line=True):
+        self.reply = reply
+        self.read_line = read_line
+        super().__init__()
+
+    def handle(self, conn):
+        with conn:
+            conn.settimeout(10)
+            try:
+                if self.read_line:
+                    data = b""
+                    while b"\n" not in data:
+                        chunk = conn.recv(256)
+                        if not chunk:
+                            break
+                        data += chunk
+                conn.sendall(self.reply)
+            except OSError:
+                pass
 
 
 class ShimTestCase(unittest.TestCase):

@@ -9,47 +9,27 @@ import socket
 import threading
 import time
 
-from shimrun import ClosingServer, ShimTestCase, prog
+from shimrun import ClosingServer, LoopbackServer, ShimTestCase, prog
 
 GRACE_MS = 400
 SCAN_MS = 100
 SLACK_MS = 400          # scheduling noise on a loaded CI machine
 
 
-class HoldingServer:
-    """A loopback TCP server that accepts and reads but never closes: the
-    leaking server of the classic story."""
+class HoldingServer(LoopbackServer):
+    """Accepts and never closes: the leaking server of the classic story."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.address = "127.0.0.1:%d" % self.port
         self.conns = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__(backlog=16)
 
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.conns.append(conn)
+    def handle(self, conn):
+        self.conns.append(conn)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
+    def close(self):
+        super().close()
         for c in self.conns:
             c.close()
-        self.sock.close()
 
 
 def live_options(**more):

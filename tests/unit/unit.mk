@@ -14,7 +14,7 @@ $(BUILD)/tests/unit/test_report: UNIT_LIBS := -ljson-c
 all: $(UNIT_BINS)
 
 test-unit: $(UNIT_BINS)
-	@sh tests/unit/run.sh $(UNIT_BINS)
+	@sh tests/cmocka-run.sh unit $(UNIT_BINS)
 
 TEST_TARGETS += test-unit
 .PHONY: test-unit

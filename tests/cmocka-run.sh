@@ -1,7 +1,8 @@
 #!/bin/sh
-# Run every cmocka test binary given; print one "unit: N passed, N failed" line.
-# A test name filter can be given in CMOCKA_TEST_FILTER (cmocka's own), e.g.
-#   CMOCKA_TEST_FILTER='test_fdtable_*' make test-unit
+# Run the cmocka test binaries given after NAME; print one
+# "NAME: N passed, N failed" line last. CMOCKA_TEST_FILTER (cmocka's own)
+# selects tests, e.g. CMOCKA_TEST_FILTER='test_fdtable_*' make test-unit
+name=$1; shift
 passed=0; failed=0
 for bin in "$@"; do
     out=$("$bin" 2>&1); rc=$?
@@ -12,5 +13,5 @@ for bin in "$@"; do
     # A binary that crashed or printed no result counts as one failure.
     if [ "$rc" -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
 done
-echo "unit: $passed passed, $failed failed"
+echo "$name: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
