@@ -1,19 +1,25 @@
 /* cmd_run.c -- "sockleak run -- COMMAND": run a process tree under the shim and merge every process's report. */
 #include "commands.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "passthrough.h"
 
 #define LIB_NAME "libsockleak.so"
+#define DEFAULT_WAIT_S 10       /* for descendants still running at the end */
+#define POLL_MS 50
+#define MAX_LISTED 8            /* pids named in the "still running" message */
 
 static volatile pid_t child_pid;
 
@@ -146,8 +152,98 @@ static int make_dir(char out[PATH_MAX]) {
     return -1;
 }
 
-/* Run cmd under the shim, then merge what every process reported. */
-static int run_and_report(char **cmd, const char *lib, const struct slt_analyze_opts *a) {
+/* Whether process pid was started under this run: its environment (as it
+ * was at its exec, and inherited through fork) holds our log_path. Zombies
+ * and processes we may not read have an empty environ and do not count. */
+static int in_our_tree(const char *pid, const char *needle) {
+    char path[300], buf[8192];
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    size_t nlen = strlen(needle), keep = 0;
+    int found = 0;
+    ssize_t n;
+    /* Search across read boundaries: keep the last nlen-1 bytes. */
+    while (!found && (n = read(fd, buf + keep, sizeof(buf) - keep)) > 0) {
+        size_t len = keep + (size_t)n;
+        found = memmem(buf, len, needle, nlen) != NULL;
+        keep = len < nlen ? len : nlen - 1;
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+    return found;
+}
+
+/* The pids of processes of the command's tree still running (up to max),
+ * and how many there are. */
+static int tree_still_running(const char *needle, pid_t *pids, int max) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    pid_t self = getpid();
+    while (d && (e = readdir(d))) {
+        if (!isdigit((unsigned char)e->d_name[0]) || atoi(e->d_name) == self) continue;
+        if (!in_our_tree(e->d_name, needle)) continue;
+        if (n < max) pids[n] = atoi(e->d_name);
+        n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+}
+
+static void comm_of(pid_t pid, char *out, size_t len) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f || !fgets(out, (int)len, f)) snprintf(out, len, "?");
+    if (f) fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* Processes the command left running (daemons, background jobs) write their
+ * reports when they exit: wait up to wait_s for them. Returns how many are
+ * still running after that; their reports will land in dir. */
+static int wait_descendants(const char *dir, long wait_s) {
+    char needle[PATH_MAX + 16];
+    pid_t pids[MAX_LISTED];
+    snprintf(needle, sizeof(needle), "log_path=%s/r", dir);
+    long waited = 0;
+    int n, empty = 0;
+    /* A process that forks and exits while /proc is listed can hide its
+     * child from one scan (the listing was read before the fork): only two
+     * empty scans POLL_MS apart mean the tree is gone. */
+    for (;;) {
+        n = tree_still_running(needle, pids, MAX_LISTED);
+        empty = n == 0 ? empty + 1 : 0;
+        if (empty == 2 || (n > 0 && waited >= wait_s * 1000)) break;
+        sleep_ms(POLL_MS);
+        waited += POLL_MS;
+    }
+    if (n == 0) return 0;
+    fprintf(stderr, "sockleak run: %d process%s started by the command %s still running after "
+            "--wait %ld s:", n, n == 1 ? "" : "es", n == 1 ? "is" : "are", wait_s);
+    for (int i = 0; i < n && i < MAX_LISTED; i++) {
+        char comm[32];
+        comm_of(pids[i], comm, sizeof(comm));
+        fprintf(stderr, "%s pid %d (%s)", i ? "," : "", (int)pids[i], comm);
+    }
+    if (n > MAX_LISTED) fprintf(stderr, ", and %d more", n - MAX_LISTED);
+    fprintf(stderr, ".\nsockleak run: this report leaves them out; each writes its report to "
+            "%s/r.PID when it exits. Then merge them all with:\n    sockleak report %s/r.*\n",
+            dir, dir);
+    return n;
+}
+
+/* Run cmd under the shim, wait for its tree, then merge what every process
+ * reported. The report directory is private (mkdtemp, 0700) and is kept
+ * while a process of the tree may still write to it. */
+static int run_and_report(char **cmd, const char *lib, const struct slt_analyze_opts *a,
+                          long wait_s) {
     char dir[PATH_MAX];
     if (make_dir(dir)) return SLT_EXIT_ERROR;
     fflush(NULL);
@@ -158,12 +254,13 @@ static int run_and_report(char **cmd, const char *lib, const struct slt_analyze_
     forward_signals();
     int status = wait_child(pid);
     child_pid = 0;
+    int running = wait_descendants(dir, wait_s);
     int n;
     char **files = list_reports(dir, &n);
     int rc = slt_analyze_files(a, files, n);
     for (int i = 0; i < n; i++) free(files[i]);
     free(files);
-    remove_dir(dir);
+    if (!running) remove_dir(dir);
     return status != 0 ? status : rc;
 }
 
@@ -172,11 +269,15 @@ int slt_cmd_run(int argc, char **argv) {
     struct slt_report_flags f;
     const char *lib = NULL;
     char libpath[PATH_MAX];
+    long wait_s = DEFAULT_WAIT_S;
     slt_report_flags_init(&f);
     const struct slt_option opts[] = {
         OPT_GROUP("Run options"),
         OPT_STRING(0, "lib", &lib, "path", "the preload library (default: " LIB_NAME
                    " beside sockleak, or in ../lib)"),
+        OPT_INT(0, "wait", &wait_s, "seconds",
+                "after COMMAND exits, wait this long for the processes it left running "
+                "(daemons) to exit and write their reports (default 10)"),
         SLT_REPORT_OPTIONS(&f),
         OPT_PASSTHROUGH("Passed to the preload library (SOCKLEAK_OPTIONS, see help=1)"),
         OPT_END(),
@@ -190,7 +291,7 @@ int slt_cmd_run(int argc, char **argv) {
         if (strpbrk(libpath, ": "))  /* both separate LD_PRELOAD entries */
             fprintf(stderr, "sockleak run: the library path %s contains ':' or ' '\n", libpath);
         else
-            rc = run_and_report(argv, libpath, &f.a);
+            rc = run_and_report(argv, libpath, &f.a, wait_s);
     }
     free(f.suppressions.v);
     return rc;

@@ -77,6 +77,25 @@ printf 'leak:x\nbogus line\n' >$T/badsupp.txt
 $SL run --suppressions $T/badsupp.txt -- $P/prog_leaky 1 >$T/badsupp.out 2>&1
 check "suppressions: a bad file fails before running" 2 $? $T/badsupp.out "badsupp.txt:2:"
 
+# --- run: processes the command leaves running (daemons) are waited for
+$SL run -- $P/prog_daemon 300 >$T/daemon.txt 2>&1
+check "run: a daemonized descendant's leak is in the report (default --wait)" 23 $? $T/daemon.txt \
+    "1 socket leaked in CLOSE_WAIT .* from connect_to_closing_peer (prog_common.h:[0-9]*) <- daemon_leak <- main"
+$SL run --wait 1 -- $P/prog_daemon 2500 >$T/daemon2.txt 2>$T/daemon2.err
+st=$?
+dir=$(sed -n 's/^    sockleak report \(.*\)\/r\.\*$/\1/p' $T/daemon2.err)
+if [ $st = 0 ] && grep -q "1 process started by the command is still running after --wait 1 s: pid [0-9]* (prog_daemon)" $T/daemon2.err \
+   && [ -d "$dir" ] && [ "$(stat -c %a "$dir")" = 700 ]; then
+    sleep 2.5
+    $SL report "$dir"/r.* >$T/daemon2.late 2>&1
+    check "run: a daemon still running after --wait is named, and its report appears where said" 23 $? \
+        $T/daemon2.late "from connect_to_closing_peer (prog_common.h:[0-9]*) <- daemon_leak <- main"
+    rm -rf "$dir"
+else not_ok "run: a daemon still running after --wait is named" "status $st, dir '$dir': $(cat $T/daemon2.err)"; fi
+if ls -d /tmp/sockleak.?????? >/dev/null 2>&1 && [ -n "$(find /tmp -maxdepth 1 -name 'sockleak.??????' -newer $T/leaky.txt 2>/dev/null)" ]; then
+    not_ok "run: no report directory left behind when every process exited" "$(find /tmp -maxdepth 1 -name 'sockleak.??????' -newer $T/leaky.txt)"
+else ok "run: no report directory left behind when every process exited"; fi
+
 # --- baselines
 $SL run --write-baseline $T/base.json -- $P/prog_leaky 2 >$T/b1.out 2>&1
 check "baseline: --write-baseline accepts what it records" 0 $? $T/base.json '"fingerprint"' \
