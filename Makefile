@@ -48,6 +48,7 @@ BENCH_TARGETS :=
 -include tools/tools.mk
 -include tests/unit/unit.mk
 -include tests/e2e/e2e.mk
+-include tests/fuzz/fuzz.mk
 -include tests/docs/docs.mk
 -include bench/bench.mk
 
@@ -60,7 +61,8 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  build-essential pkg-config libunwind-dev libdw-dev libelf-dev libcmocka-dev \
-	  libjson-c-dev python3 curl socat default-jdk-headless redis-server iproute2
+	  libjson-c-dev python3 curl socat default-jdk-headless redis-server iproute2 \
+	  clang libclang-rt-14-dev
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin

@@ -96,10 +96,26 @@ static const struct sl_option_desc *lookup(const char *key, size_t *idx)
     return NULL;
 }
 
+/* Copy at most 100 bytes of untrusted text for a warning, each byte that is
+ * not printable ASCII as \xNN, so a warning stays one harmless line. */
+static const char *printable(char *out, size_t len, const char *text)
+{
+    size_t o = 0;
+    for (size_t i = 0; text[i] != '\0' && i < 100 && o + 5 < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c >= 0x20 && c < 0x7f)
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* Apply one "key=value" entry (modified in place); 0 if it was good. */
 static int apply(struct sl_options *o, char *entry, void (*warn)(const char *))
 {
-    char msg[512];
+    char msg[1024], shown[512];
     char *eq = strchr(entry, '=');
     size_t idx;
     const struct sl_option_desc *d;
@@ -109,15 +125,15 @@ static int apply(struct sl_options *o, char *entry, void (*warn)(const char *))
         *eq = '\0';
     d = lookup(entry, &idx);
     if (d == NULL) {
-        snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: unknown option '%.100s' "
-                 "ignored (SOCKLEAK_OPTIONS=help=1 lists them)", entry);
+        snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: unknown option '%s' "
+                 "ignored (SOCKLEAK_OPTIONS=help=1 lists them)", printable(shown, sizeof(shown), entry));
         warn(msg);
         return -1;
     }
     if (eq == NULL || convert(d, eq + 1, &num) != 0) {
-        snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: bad value '%.100s' for "
+        snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: bad value '%s' for "
                  "option '%s' (expected %s%s%s); ignored, the default is '%s'",
-                 eq ? eq + 1 : "", d->name,
+                 printable(shown, sizeof(shown), eq ? eq + 1 : ""), d->name,
                  strcmp(d->type, "ENUM") == 0 ? "one of " : "",
                  strcmp(d->type, "ENUM") == 0 ? d->choices
                  : strcmp(d->type, "BOOL") == 0 ? "0 or 1"

@@ -1,7 +1,7 @@
 # The sockleak command (tools/) and its tests (tests/tools/).
 #   make build/sockleak    the command
 #   make test-tools        unit tests, the reader's fuzz loop and end-to-end tests
-#   make fuzz-tools        libFuzzer run of the report reader (clang)
+#   (the reader's libFuzzer target is built and run by tests/fuzz/fuzz.mk)
 TOOLS_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -Itools -Ishim $(shell pkg-config --cflags json-c 2>/dev/null)
 TOOLS_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
 TOOLS_SRCS   := tools/reader.c tools/group.c tools/suppress.c shim/suppress.c tools/baseline.c \
@@ -42,15 +42,5 @@ $(BUILD)/tests/tools/prog_%: tests/tools/prog_%.c tests/tools/prog_common.h
 test-tools: $(LIB) $(BUILD)/sockleak $(TOOLS_TEST_BINS) $(TOOLS_PROG_BINS)
 	@sh tests/tools/run.sh $(TOOLS_TEST_BINS)
 
-$(BUILD)/tools/fuzz_reader: tools/fuzz_reader.c $(TOOLS_SRCS) $(TOOLS_HDRS)
-	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Itools -Ishim \
-	  $(shell pkg-config --cflags json-c) -o $@ tools/fuzz_reader.c $(TOOLS_SRCS) $(TOOLS_LIBS)
-
-fuzz-tools: $(BUILD)/tools/fuzz_reader
-	@mkdir -p $(BUILD)/tools/fuzz-corpus
-	$(BUILD)/tools/fuzz_reader -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
-	  $(BUILD)/tools/fuzz-corpus tests/tools/fixtures
-
 TEST_TARGETS += test-tools
-.PHONY: test-tools fuzz-tools
+.PHONY: test-tools

@@ -279,6 +279,21 @@ static void test_options_help_lists_every_option(void **state)
     }
 }
 
+/* Untrusted bytes in a bad key or value are shown escaped: the warning is
+ * one printable line (no newline or terminal escape from the environment). */
+static void test_options_warning_escapes_control_bytes(void **state)
+{
+    (void)state;
+    assert_int_equal(sl_options_parse(&(struct sl_options){ 0 }, "bo\ngus=1:format=\x1b[2Jx",
+                                      buf, sizeof(buf), capture), 2);
+    assert_int_equal(nlines, 2);
+    for (int i = 0; i < 2; i++)
+        for (const char *p = lines[i]; *p; p++)
+            assert_true(*p >= 0x20 && *p < 0x7f);
+    assert_non_null(strstr(lines[0], "unknown option 'bo\\x0agus'"));
+    assert_non_null(strstr(lines[1], "bad value '\\x1b[2Jx' for option 'format'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +306,7 @@ int main(void)
         cmocka_unit_test_setup(test_options_too_long_keeps_defaults, reset_capture),
         cmocka_unit_test_setup(test_options_spec_not_modified, reset_capture),
         cmocka_unit_test_setup(test_options_help_lists_every_option, reset_capture),
+        cmocka_unit_test_setup(test_options_warning_escapes_control_bytes, reset_capture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
