@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "langframe.h"
 #include "output.h"
 #include "report.h"
 #include "runtime.h"
@@ -85,6 +86,22 @@ static const char *basename_of(const char *path)
 
 /* ---- stacks ---- */
 
+/* One word of a stack: a language frame as stored, or a native pc
+ * symbolized (with its inlined calls); returns the frames written. */
+static int expand_word(uintptr_t pc, struct sl_frame *out, int max)
+{
+    struct sl_lang_frame lf;
+    if (!sl_lang_frame_get(pc, &lf))
+        return sl_symbolize(pc, out, max < MAX_EXPANDED ? max : MAX_EXPANDED);
+    memset(out, 0, sizeof(*out));
+    out->lang = sl_lang_name(lf.lang);
+    out->function = lf.function;
+    out->file = lf.file;
+    out->line = lf.line;
+    out->column = lf.column;
+    return 1;
+}
+
 /* Expand a stored stack into symbolized frames; returns how many. */
 static int stack_frames(uint32_t stack_id, struct sl_frame *out, int max)
 {
@@ -92,8 +109,7 @@ static int stack_frames(uint32_t stack_id, struct sl_frame *out, int max)
     unsigned n = sl_stack_get(stack_id, &pcs);
     int count = 0;
     for (unsigned i = 0; i < n && count < max; i++)
-        count += sl_symbolize(pcs[i], out + count,
-                              max - count < MAX_EXPANDED ? max - count : MAX_EXPANDED);
+        count += expand_word(pcs[i], out + count, max - count);
     return count;
 }
 
@@ -104,6 +120,15 @@ static void json_stack(struct sl_buf *b, uint32_t stack_id)
     sl_buf_printf(b, ",\"stack_id\":%" PRIu32 ",\"stack\":[", stack_id);
     for (int i = 0; i < n; i++) {
         const struct sl_frame *f = &frames[i];
+        if (f->lang != NULL) {
+            sl_buf_printf(b, "%s{\"lang\":\"%s\",\"pc\":null,\"module\":null,\"offset\":null,"
+                          "\"function\":", i ? "," : "", f->lang);
+            sl_buf_json_str(b, f->function);
+            sl_buf_printf(b, ",\"file\":");
+            sl_buf_json_str(b, f->file);
+            sl_buf_printf(b, ",\"line\":%d,\"column\":%d,\"inlined\":false}", f->line, f->column);
+            continue;
+        }
         sl_buf_printf(b, "%s{\"pc\":\"0x%" PRIxPTR "\",\"module\":", i ? "," : "", f->pc);
         sl_buf_json_str(b, f->module);
         sl_buf_printf(b, ",\"offset\":\"0x%" PRIxPTR "\",\"function\":", f->offset);
@@ -123,6 +148,13 @@ static void text_stack(struct sl_buf *b, uint32_t stack_id)
         sl_buf_printf(b, "    (no creation stack: the socket was open before the process started)\n");
     for (int i = 0; i < n; i++) {
         const struct sl_frame *f = &frames[i];
+        if (f->lang != NULL) {
+            char line[2 * SL_LANG_STR_MAX + 64];
+            sl_langframe_text(line, sizeof(line), f->lang, f->function, f->file, f->line,
+                              f->column);
+            sl_buf_printf(b, "    #%d %s\n", i, line);
+            continue;
+        }
         sl_buf_printf(b, "    #%d 0x%" PRIxPTR " in %s", i, f->pc, f->function ? f->function : "??");
         if (f->file)
             sl_buf_printf(b, " %s:%d", f->file, f->line);
@@ -132,12 +164,42 @@ static void text_stack(struct sl_buf *b, uint32_t stack_id)
     }
 }
 
-/* "db_connect (leaky_client.c:42)": the innermost frame, for headlines. */
+/* The innermost language frame outside the runtime's library (else the
+ * innermost language frame), or -1 when the stack has none. */
+static int culprit_lang_word(const uintptr_t *pcs, unsigned n, struct sl_lang_frame *out)
+{
+    int first = -1;
+    for (unsigned i = 0; i < n && sl_is_lang_frame(pcs[i]); i++) {
+        struct sl_lang_frame lf;
+        if (!sl_lang_frame_get(pcs[i], &lf))
+            continue;
+        if (first < 0) {
+            first = (int)i;
+            *out = lf;
+        }
+        if (!sl_langframe_is_library(sl_lang_name(lf.lang), lf.function, lf.file)) {
+            *out = lf;
+            return (int)i;
+        }
+    }
+    return first;
+}
+
+/* "db_connect (leaky_client.c:42)": the innermost frame, for headlines;
+ * "charge_card (billing.py:41)" when the stack has language frames. */
 static void text_culprit(struct sl_buf *b, uint32_t stack_id)
 {
     struct sl_frame f[MAX_EXPANDED];
+    struct sl_lang_frame lf;
     const uintptr_t *pcs;
-    if (sl_stack_get(stack_id, &pcs) == 0 || sl_symbolize(pcs[0], f, MAX_EXPANDED) < 1)
+    unsigned n = sl_stack_get(stack_id, &pcs);
+    if (n > 0 && culprit_lang_word(pcs, n, &lf) >= 0) {
+        char where[2 * SL_LANG_STR_MAX + 32];
+        sl_langframe_short(where, sizeof(where), lf.function, lf.file, lf.line);
+        sl_buf_printf(b, " from %s", where);
+        return;
+    }
+    if (n == 0 || sl_symbolize(pcs[0], f, MAX_EXPANDED) < 1)
         return;
     sl_buf_printf(b, " from %s", f[0].function ? f[0].function : "??");
     if (f[0].file)

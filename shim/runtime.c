@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fdtable.h"
+#include "lang.h"
 #include "output.h"
 #include "real.h"
 #include "report.h"
@@ -216,14 +217,47 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     sl_watcher_on_socket(s);
 }
 
+/* In a Python, Java or node process: the runtime's frames come first. */
+static void on_socket_lang(int fd, int family, int type, int protocol, enum sl_origin origin)
+{
+    uintptr_t pcs[SL_STACK_MAX], lang[SL_LANG_FRAMES_MAX];
+    unsigned n = sl_stack_unwind(pcs, (unsigned)sl_opts.stack_depth);
+    unsigned nlang = sl_lang_capture(origin, pcs, &n, lang, SL_LANG_FRAMES_MAX);
+    track(fd, family, type, protocol, origin, sl_stack_put2(lang, nlang, pcs, n));
+    sl_lang_tracked(fd, origin, pcs, n);
+}
+
+int sl_sock_add_lang(uint32_t id, uint32_t gen, const uintptr_t *lang, unsigned nlang,
+                     unsigned native_max)
+{
+    struct sl_sock *s = sl_sock_get(id);
+    const uintptr_t *pcs;
+    if (s == NULL || nlang == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen)
+        return -1;
+    unsigned n = sl_stack_get(__atomic_load_n(&s->stack_id, __ATOMIC_RELAXED), &pcs);
+    while (n > 0 && sl_is_lang_frame(pcs[0])) {    /* replace, never stack up */
+        pcs++;
+        n--;
+    }
+    uint32_t stack_id = sl_stack_put2(lang, nlang, pcs, n < native_max ? n : native_max);
+    if (stack_id == 0)
+        return -1;
+    __atomic_store_n(&s->stack_id, stack_id, __ATOMIC_RELEASE);
+    return 0;
+}
+
 void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin)
 {
     if (bogus(fd))
         return;
     sl_in_shim = 1;
     /* Unwind before touching shared state: libunwind may take the loader lock. */
-    uint32_t stack_id = sl_stack_capture((unsigned)sl_opts.stack_depth);
-    track(fd, family, type, protocol, origin, stack_id);
+    if (__builtin_expect(sl_lang_active != 0, 0)) {
+        on_socket_lang(fd, family, type, protocol, origin);
+    } else {
+        uint32_t stack_id = sl_stack_capture((unsigned)sl_opts.stack_depth);
+        track(fd, family, type, protocol, origin, stack_id);
+    }
     sl_in_shim = 0;
 }
 
@@ -605,6 +639,7 @@ void sl_init(void)
     }
     sl_stack_init();
     __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
+    sl_lang_init();
     track_inherited();
     on_exit(exit_handler, NULL);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);

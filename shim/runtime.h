@@ -97,6 +97,13 @@ void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, v
  * or from a fork parent, unless report_inherited=1. */
 int sl_sock_reportable(const struct sl_sock *s);
 
+/* Put language frames (innermost first) before the native frames of the
+ * creation stack of record id, if it is still generation gen (a Python
+ * accept's frames arrive after the socket). Returns 0, or -1 when the
+ * record was freed or reused. At most native_max native frames stay. */
+int sl_sock_add_lang(uint32_t id, uint32_t gen, const uintptr_t *lang, unsigned nlang,
+                     unsigned native_max);
+
 /* Nanoseconds of CLOCK_MONOTONIC. */
 int64_t sl_now_ns(void);
 

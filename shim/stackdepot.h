@@ -23,6 +23,47 @@ unsigned sl_stack_get(uint32_t id, const uintptr_t **pcs);
  * cache miss takes the dynamic loader's lock. */
 uint32_t sl_stack_capture(unsigned depth);
 
+/* ---- language frames (Python, Java, JavaScript) ----
+ * A language frame is stored once in the same arena and stands in a stack
+ * as a word with the top bit set (no user-space pc has it), so stacks with
+ * language frames are deduplicated like any other. They come first in a
+ * stack, innermost first, before the native frames. */
+enum sl_lang { SL_LANG_NONE, SL_LANG_PYTHON, SL_LANG_JAVA, SL_LANG_JS };
+
+#define SL_LANG_FRAME_BIT ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+#define SL_LANG_STR_MAX 1024   /* function and file names are cut here */
+
+static inline int sl_is_lang_frame(uintptr_t pc)
+{
+    return (pc & SL_LANG_FRAME_BIT) != 0;
+}
+
+struct sl_lang_frame {
+    enum sl_lang lang;
+    const char *function;      /* "Billing.charge", "charge_card", ... */
+    const char *file;          /* as the runtime names it, or NULL */
+    int line;                  /* 0 when unknown */
+    int column;                /* 0 when unknown (JavaScript has it) */
+};
+
+/* Store a frame unless an identical one is stored; returns the word to put
+ * in a stack, or 0 when the arena is full. Lock-free, never calls malloc. */
+uintptr_t sl_lang_frame_put(const struct sl_lang_frame *f);
+
+/* The frame behind a word of a stack; returns 0 for a native pc. The
+ * strings live as long as the process. */
+int sl_lang_frame_get(uintptr_t word, struct sl_lang_frame *out);
+
+/* "python", "java", "js" (JSON's "lang"). */
+const char *sl_lang_name(enum sl_lang lang);
+
+/* Unwind the calling thread into pcs (at most max, shim frames dropped). */
+unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max);
+
+/* Store lang[0..nlang) followed by pcs[0..n) (cut to SL_STACK_MAX). */
+uint32_t sl_stack_put2(const uintptr_t *lang, unsigned nlang,
+                       const uintptr_t *pcs, unsigned n);
+
 /* Number of distinct stacks stored (tests, stats). */
 unsigned sl_stack_count(void);
 

@@ -14,6 +14,8 @@ struct sl_frame {
     int line;                /* 0 when unknown */
     int column;              /* 0 when unknown */
     int inlined;             /* 1: an inlined call inside the next frame's function */
+    const char *lang;        /* "python", "java", "js" for a language frame
+                              * (pc, module, offset then 0/NULL), else NULL */
 };
 
 /* Expand the return address pc into frames (innermost first): the inlined

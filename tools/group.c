@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "langframe.h"
+
 static const char *base_name(const char *p) {
     const char *s = p ? strrchr(p, '/') : NULL;
     return s ? s + 1 : (p ? p : "");
 }
 
 int slt_frame_is_system(const struct slt_frame *f) {
+    if (f->lang) return sl_langframe_is_library(f->lang, f->function, f->file);
     static const char *const prefixes[] = {
         "libc.so", "libc-", "ld-linux", "ld64.so", "ld-", "libpthread",
         "libsockleak", NULL
@@ -29,9 +32,28 @@ static uint64_t fnv1a(uint64_t h, const char *s, size_t n) {
     return h;
 }
 
+/* A stack with language frames is known by them: function and file base
+ * name, not the line (an edit above the call keeps the baseline), and not
+ * the runtime's native frames (JIT code moves between runs). */
+static int has_lang(const struct slt_leak *l) {
+    return l->nframes > 0 && l->frames[0].lang != NULL;
+}
+
+static uint64_t lang_fingerprint(uint64_t h, const struct slt_leak *l) {
+    for (size_t i = 0; i < l->nframes && l->frames[i].lang; i++) {
+        const struct slt_frame *f = &l->frames[i];
+        const char *fn = f->function ? f->function : "", *b = base_name(f->file);
+        h = fnv1a(h, f->lang, strlen(f->lang) + 1);
+        h = fnv1a(h, fn, strlen(fn) + 1);
+        h = fnv1a(h, b, strlen(b) + 1);
+    }
+    return h;
+}
+
 uint64_t slt_fingerprint(const struct slt_leak *l) {
     uint64_t h = 0xcbf29ce484222325ULL;
     h = fnv1a(h, l->kind, strlen(l->kind) + 1);
+    if (has_lang(l)) return lang_fingerprint(h, l);
     for (size_t i = 0; i < l->nframes; i++) {
         const struct slt_frame *f = &l->frames[i];
         if (slt_frame_is_system(f)) continue;
@@ -53,13 +75,27 @@ void slt_fingerprint_hex(uint64_t fp, char out[17]) {
     snprintf(out, 17, "%016llx", (unsigned long long)fp);
 }
 
+/* The innermost language frame outside the runtime's library, else the
+ * innermost language frame (the user's code never called the socket API
+ * directly, e.g. a node server's accepted socket). */
+static const struct slt_frame *own_lang_frame(const struct slt_leak *l, int need_line) {
+    for (size_t i = 0; i < l->nframes && l->frames[i].lang; i++) {
+        const struct slt_frame *f = &l->frames[i];
+        if (!slt_frame_is_system(f) && (!need_line || (f->file && *f->file && f->line > 0)))
+            return f;
+    }
+    return &l->frames[0];
+}
+
 const struct slt_frame *slt_leak_own_frame(const struct slt_leak *l) {
+    if (has_lang(l)) return own_lang_frame(l, 0);
     for (size_t i = 0; i < l->nframes; i++)
         if (!slt_frame_is_system(&l->frames[i])) return &l->frames[i];
     return NULL;
 }
 
 const struct slt_frame *slt_leak_source_frame(const struct slt_leak *l) {
+    if (has_lang(l)) return own_lang_frame(l, 1);
     for (size_t i = 0; i < l->nframes; i++) {
         const struct slt_frame *f = &l->frames[i];
         if (!slt_frame_is_system(f) && f->file && *f->file && f->line > 0) return f;
@@ -90,6 +126,7 @@ void slt_leak_where(const struct slt_leak *l, char *buf, size_t len) {
     int at_main = own->function && !strcmp(own->function, "main");
     for (const struct slt_frame *f = own + 1; !at_main && callers < 3 &&
          f < l->frames + l->nframes && n < len; f++) {
+        if (own->lang && !f->lang) break;   /* the interpreter's frames are noise */
         if (slt_frame_is_system(f)) continue;
         frame_name(f, name, sizeof(name));
         n += (size_t)snprintf(buf + n, len - n, " <- %s", name);

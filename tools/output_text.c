@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "langframe.h"
+
 static const char *plural(size_t n, const char *one, const char *many) {
     return n == 1 ? one : many;
 }
@@ -27,6 +29,12 @@ static void headline(FILE *out, const struct slt_group *g) {
 static void stack(FILE *out, const struct slt_leak *l) {
     for (size_t i = 0; i < l->nframes; i++) {
         const struct slt_frame *f = &l->frames[i];
+        if (f->lang) {
+            char text[4200];
+            sl_langframe_text(text, sizeof(text), f->lang, f->function, f->file, f->line, f->column);
+            fprintf(out, "    #%zu %s\n", i, text);
+            continue;
+        }
         fprintf(out, "    #%zu %s in %s", i, f->pc ? f->pc : "0x?", f->function ? f->function : "??");
         if (f->file && *f->file) {
             fprintf(out, " %s", f->file);

@@ -20,7 +20,7 @@ void slt_report_init(struct slt_report *r) {
 static void free_leak(struct slt_leak *l) {
     for (size_t i = 0; i < l->nframes; i++) {
         struct slt_frame *f = &l->frames[i];
-        free(f->pc); free(f->module); free(f->offset);
+        free(f->lang); free(f->pc); free(f->module); free(f->offset);
         free(f->function); free(f->file);
     }
     free(l->frames);
@@ -101,7 +101,9 @@ static int parse_frame(struct json_object *o, struct slt_frame *f, size_t i,
     struct json_object *v;
     if (!json_object_is_type(o, json_type_object))
         return fail(err, errlen, "stack frame #%zu is not an object", i);
-    if (get_str(o, "pc", &f->pc, why, sizeof(why)) ||
+    if (get_str(o, "lang", &f->lang, why, sizeof(why)) ||
+        get_int(o, "column", 0, &f->column, why, sizeof(why)) ||
+        get_str(o, "pc", &f->pc, why, sizeof(why)) ||
         get_str(o, "module", &f->module, why, sizeof(why)) ||
         get_str(o, "offset", &f->offset, why, sizeof(why)) ||
         get_str(o, "function", &f->function, why, sizeof(why)) ||

@@ -9,12 +9,14 @@ struct json_object;
 
 /* One frame of a creation stack, innermost first; NULL/0 when unknown. */
 struct slt_frame {
+    char *lang;              /* "python", "java", "js"; NULL for a native frame */
     char *pc;
     char *module;
     char *offset;
     char *function;
     char *file;
     long line;
+    long column;             /* language frames; 0 when unknown */
     int inlined;
 };
 

@@ -258,6 +258,60 @@ static void test_stackdepot_capture_depth_limit(void **state)
     assert_true(n >= 1 && n <= 2);
 }
 
+/* A language frame is stored once: the same frame gives the same word,
+ * which reads back as stored; a stack of language frames then native pcs
+ * is deduplicated like any other. */
+static void test_stackdepot_lang_frames_stored_once(void **state)
+{
+    struct sl_lang_frame f = { SL_LANG_PYTHON, "Billing.charge", "/app/billing.py", 41, 0 };
+    struct sl_lang_frame g = f, got;
+    uintptr_t native[] = { 0x601000, 0x602000 };
+    const uintptr_t *pcs;
+    (void)state;
+
+    uintptr_t w = sl_lang_frame_put(&f);
+    assert_true(sl_is_lang_frame(w));
+    assert_int_equal(sl_lang_frame_put(&g), w);
+    g.line = 42;
+    uintptr_t w42 = sl_lang_frame_put(&g);
+    assert_int_not_equal(w42, w);
+    g.line = 41;
+    g.lang = SL_LANG_JAVA;
+    assert_int_not_equal(sl_lang_frame_put(&g), w);
+
+    assert_int_equal(sl_lang_frame_get(w, &got), 1);
+    assert_int_equal(got.lang, SL_LANG_PYTHON);
+    assert_string_equal(got.function, "Billing.charge");
+    assert_string_equal(got.file, "/app/billing.py");
+    assert_int_equal(got.line, 41);
+    assert_string_equal(sl_lang_name(got.lang), "python");
+    assert_int_equal(sl_lang_frame_get(native[0], &got), 0);
+
+    uint32_t a = sl_stack_put2(&w, 1, native, 2), b = sl_stack_put2(&w, 1, native, 2);
+    assert_int_not_equal(a, 0);
+    assert_int_equal(a, b);
+    assert_int_not_equal(sl_stack_put2(&w42, 1, native, 2), a);
+    assert_int_equal(sl_stack_get(a, &pcs), 3);
+    assert_int_equal(pcs[0], w);
+    assert_int_equal(pcs[1], native[0]);
+}
+
+/* A frame without a file keeps file NULL; overlong names are cut, not
+ * refused. */
+static void test_stackdepot_lang_frame_no_file_long_name(void **state)
+{
+    char longname[3000];
+    struct sl_lang_frame f = { SL_LANG_JS, NULL, NULL, 0, 0 }, got;
+    (void)state;
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    f.function = longname;
+    uintptr_t w = sl_lang_frame_put(&f);
+    assert_int_equal(sl_lang_frame_get(w, &got), 1);
+    assert_null(got.file);
+    assert_int_equal(strlen(got.function), SL_LANG_STR_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +323,8 @@ int main(void)
         cmocka_unit_test(test_stackdepot_capture_contains_caller),
         cmocka_unit_test(test_stackdepot_capture_call_sites),
         cmocka_unit_test(test_stackdepot_capture_depth_limit),
+        cmocka_unit_test(test_stackdepot_lang_frames_stored_once),
+        cmocka_unit_test(test_stackdepot_lang_frame_no_file_long_name),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -1,0 +1,32 @@
+/* lang.c -- dispatch socket events to the language runtimes found at init. */
+#include "lang.h"
+
+int sl_lang_active;
+
+void sl_lang_init(void)
+{
+    int on = 0;
+    if (sl_lang_python_init())
+        on |= SL_LANG_PYTHON_ON;
+    if (sl_lang_java_init())
+        on |= SL_LANG_JAVA_ON;
+    if (sl_lang_node_init())
+        on |= SL_LANG_NODE_ON;
+    sl_lang_active = on;
+}
+
+unsigned sl_lang_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *n,
+                         uintptr_t *lang, unsigned max)
+{
+    if (sl_lang_active & SL_LANG_PYTHON_ON)
+        return sl_lang_python_capture(origin, pcs, n, lang, max);
+    if (sl_lang_active & SL_LANG_JAVA_ON)
+        return sl_lang_java_capture(pcs, n, lang, max);
+    return 0;
+}
+
+void sl_lang_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsigned n)
+{
+    if (sl_lang_active & SL_LANG_PYTHON_ON)
+        sl_lang_python_tracked(fd, origin, pcs, n);
+}

@@ -1,0 +1,42 @@
+/* lang.h -- language runtimes inside the process (CPython, a HotSpot JVM,
+ * node): their frames join the native creation stack of each socket.
+ * Runtime layer; each runtime lives in its own lang_*.c. */
+#ifndef SL_LANG_H
+#define SL_LANG_H
+
+#include <stdint.h>
+
+#include "runtime.h"
+
+#define SL_LANG_FRAMES_MAX 32   /* language frames kept per stack */
+
+/* Which runtimes were found at init; 0: not one, and no hook costs more
+ * than this flag's test. */
+extern int sl_lang_active;
+
+/* Look for the runtimes (from sl_init, once sl_ready is set). */
+void sl_lang_init(void);
+
+/* A socket is being created by this thread (before it is tracked): pcs[0..*n)
+ * is its native stack. Writes its language frames to lang (at most max)
+ * and returns their count; may shorten *n (native frames below a JIT). */
+unsigned sl_lang_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *n,
+                         uintptr_t *lang, unsigned max);
+
+/* The socket fd was tracked (record id) with that native stack. */
+void sl_lang_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsigned n);
+
+/* Per runtime (lang_python.c, lang_java.c, lang_node.c). */
+int sl_lang_python_init(void);
+unsigned sl_lang_python_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *n,
+                                uintptr_t *lang, unsigned max);
+void sl_lang_python_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsigned n);
+int sl_lang_java_init(void);
+unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang, unsigned max);
+int sl_lang_node_init(void);
+
+#define SL_LANG_PYTHON_ON 1
+#define SL_LANG_JAVA_ON   2
+#define SL_LANG_NODE_ON   4
+
+#endif

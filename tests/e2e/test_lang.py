@@ -1,0 +1,102 @@
+"""Language-level creation stacks: Python, Java and node programs under the
+shim get their own frames (function, file, line) at the top of each leak's
+stack, before the runtime's native frames; clean programs report nothing."""
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+from shimrun import ClosingServer, ShimTestCase, format_leak, source_line
+from test_live import LiveTestCase, is_live_leak, live_options
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPTS = os.path.join(HERE, "scripts")
+
+
+def pythons():
+    """Debian's python3 and the one running the tests (pyenv's, here), once each."""
+    found = []
+    for p in ("/usr/bin/python3", sys.executable):
+        if p and os.path.exists(p) and os.path.realpath(p) not in [os.path.realpath(q) for q in found]:
+            found.append(p)
+    return found
+
+
+class LangTestCase(LiveTestCase):
+    def assertLangFrame(self, leak, lang, function, file_basename, line):
+        """The stack starts with language frames (none after a native one)
+        and the innermost one outside the runtime's library is
+        function at file_basename:line."""
+        stack = leak.get("stack") or []
+        langs = [f for f in stack if f.get("lang")]
+        self.assertTrue(langs, "no %s frame:\n%s" % (lang, format_leak(leak)))
+        self.assertEqual(stack[:len(langs)], langs,
+                         "language frames must come first:\n" + format_leak(leak))
+        for f in langs:
+            self.assertEqual(f["lang"], lang, format_leak(leak))
+            self.assertIsNone(f.get("pc"), format_leak(leak))
+        own = [f for f in langs if os.path.basename(f.get("file") or "") == file_basename]
+        self.assertTrue(own, "no frame in %s:\n%s" % (file_basename, format_leak(leak)))
+        self.assertEqual((own[0].get("function"), own[0].get("line")), (function, line),
+                         format_leak(leak))
+        return own[0]
+
+
+class TestPythonFrames(LangTestCase):
+    def test_lang_python_module_function_live_and_exit(self):
+        """A module function that keeps two connections the server hung up
+        on: reported live and at exit, both with fetch_quote at its line in
+        py_module_leak.py, the two sharing one stack_id."""
+        line = source_line("tests/e2e/scripts/py_module_leak.py", "# LEAK-SITE")
+        for py in pythons():
+            with self.subTest(python=py), ClosingServer(reply=b"ACME 42\n") as server:
+                self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-mod")
+                p = self.start([py, os.path.join(SCRIPTS, "py_module_leak.py"), server.port,
+                                "hold"], options=live_options(), stdin=subprocess.PIPE,
+                               universal_newlines=True)
+                live, _ = self.wait_event(p.pid, is_live_leak)
+                self.assertLangFrame(live, "python", "fetch_quote", "py_module_leak.py", line)
+                rep, out = self.finish(p)
+                self.assertEqual(out.split(), ["ACME", "42", "ACME", "42"])
+                leaks = rep.leaks_of("close_wait")
+                exits = [l for l in leaks if l.get("when") == "exit"]
+                self.assertEqual(len(exits), 2, rep.describe())
+                for leak in exits:
+                    self.assertLangFrame(leak, "python", "fetch_quote", "py_module_leak.py", line)
+                self.assertEqual(exits[0]["stack_id"], exits[1]["stack_id"],
+                                 "one Python call site, one stack\n" + rep.describe())
+
+    def test_lang_python_create_connection_in_method(self):
+        """socket.create_connection inside a class method: the leak names
+        PriceClient.connect (3.11+'s qualified name) at its line, under
+        socket.py's own frames; the text headline names it too."""
+        line = source_line("tests/e2e/scripts/py_class_leak.py", "# LEAK-SITE")
+        for py in pythons():
+            with self.subTest(python=py), ClosingServer(reply=b"ACME 42\n") as server:
+                self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-cls")
+                run = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"), server.port])
+                self.assertEqual(run.returncode, 0, run.describe())
+                leaks = run.report.leaks_of("close_wait")
+                self.assertEqual(len(leaks), 1, run.report.describe())
+                stack = leaks[0]["stack"]
+                self.assertEqual(os.path.basename(stack[0].get("file") or ""), "socket.py",
+                                 format_leak(leaks[0]))
+                self.assertLangFrame(leaks[0], "python", "PriceClient.connect",
+                                     "py_class_leak.py", line)
+                text = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"),
+                                      server.port], options="")
+                self.assertIn("from PriceClient.connect (py_class_leak.py:%d)" % line, text.stderr)
+                self.assertIn('File "%s", line %d, in PriceClient.connect'
+                              % (os.path.join(SCRIPTS, "py_class_leak.py"), line), text.stderr)
+
+    def test_lang_python_clean_program_reports_nothing(self):
+        """socket, create_connection, accept and socketpair, each closed: no
+        leak, every socket counted as closed."""
+        for py in pythons():
+            with self.subTest(python=py), ClosingServer(reply=b"HI\n") as server:
+                self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-clean")
+                run = self.run_shim([py, os.path.join(SCRIPTS, "py_clean.py"), server.port])
+                self.assertEqual(run.returncode, 0, run.describe())
+                self.assertNoLeaks(run.report)
+                self.assertGreaterEqual(run.report.summary["sockets_opened"], 5)
