@@ -15,6 +15,9 @@ PREFIX   ?= /usr/local
 PKGS_SHIM := libunwind libdw
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -D_GNU_SOURCE -Ishim $(shell pkg-config --cflags $(PKGS_SHIM) 2>/dev/null)
+# JVMTI headers (default-jdk-headless): without them Java frames are off.
+JDK_INC := $(firstword $(wildcard /usr/lib/jvm/default-java/include /usr/lib/jvm/java-17-openjdk-amd64/include))
+SHIM_CFLAGS += $(if $(JDK_INC),-I$(JDK_INC) -I$(JDK_INC)/linux)
 SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind -ldw -lelf) -ldl -pthread
 
 # The runtime (everything but the interposed hooks) is also linked into the

@@ -8,7 +8,8 @@
 
 #include "runtime.h"
 
-#define SL_LANG_FRAMES_MAX 32   /* language frames kept per stack */
+#define SL_LANG_FRAMES_MAX 56   /* language frames kept per stack (HttpClient's
+                                 * caller sits 34 Java frames deep) */
 
 /* Which runtimes were found at init; 0: not one, and no hook costs more
  * than this flag's test. */

@@ -100,3 +100,62 @@ class TestPythonFrames(LangTestCase):
                 self.assertEqual(run.returncode, 0, run.describe())
                 self.assertNoLeaks(run.report)
                 self.assertGreaterEqual(run.report.summary["sockets_opened"], 5)
+
+
+JAVA_SRC = os.path.join(HERE, "java")
+JAVA_OUT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "build", "tests", "e2e", "java-lang")
+
+
+@unittest.skipUnless(shutil.which("java") and shutil.which("javac"),
+                     "java/javac are not installed (default-jdk-headless)")
+class TestJavaFrames(LangTestCase):
+    @classmethod
+    def setUpClass(cls):
+        os.makedirs(JAVA_OUT, exist_ok=True)
+        sources = [os.path.join(JAVA_SRC, f)
+                   for f in ("QuoteClient.java", "ChannelClient.java", "CleanClient.java")]
+        subprocess.run(["javac", "-d", JAVA_OUT] + sources, check=True)
+
+    def run_java(self, cls, server, options=None):
+        return self.run_shim(["java", "-cp", JAVA_OUT, cls, server.port], options=options,
+                             timeout=180)
+
+    def test_lang_java_socket_leak_names_the_method(self):
+        """java.net.Socket kept after the server hung up, twice from one
+        line: two close_wait leaks with QuoteClient.fetch at its line in
+        QuoteClient.java under the JDK's frames, one stack_id, no flag; the
+        text headline names QuoteClient.fetch as a Java stack line does."""
+        line = source_line("tests/e2e/java/QuoteClient.java", "// LEAK-SITE")
+        with ClosingServer(reply=b"ACME 42\n") as server:
+            run = self.run_java("QuoteClient", server)
+            self.assertEqual(run.returncode, 0, run.describe())
+            leaks = run.report.leaks_of("close_wait")
+            self.assertEqual(len(leaks), 2, run.report.describe())
+            for leak in leaks:
+                self.assertLangFrame(leak, "java", "QuoteClient.fetch", "QuoteClient.java", line)
+                self.assertEqual(leak["stack"][0]["function"], "sun.nio.ch.Net.socket0",
+                                 format_leak(leak))
+            self.assertEqual(leaks[0]["stack_id"], leaks[1]["stack_id"], run.report.describe())
+            text = self.run_java("QuoteClient", server, options="")
+        self.assertIn("from QuoteClient.fetch (QuoteClient.java:%d)" % line, text.stderr)
+        self.assertIn("at QuoteClient.fetch(QuoteClient.java:%d)" % line, text.stderr)
+
+    def test_lang_java_socketchannel_leak_names_the_method(self):
+        """A SocketChannel read to EOF and kept: the leak names
+        ChannelClient$Feed.open at its line."""
+        line = source_line("tests/e2e/java/ChannelClient.java", "// LEAK-SITE")
+        with ClosingServer(reply=b"tick\n") as server:
+            run = self.run_java("ChannelClient", server)
+        self.assertEqual(run.returncode, 0, run.describe())
+        leaks = run.report.leaks_of("close_wait")
+        self.assertEqual(len(leaks), 1, run.report.describe())
+        self.assertLangFrame(leaks[0], "java", "ChannelClient$Feed.open", "ChannelClient.java",
+                             line)
+
+    def test_lang_java_clean_program_reports_nothing(self):
+        """Socket, SocketChannel and ServerSocket.accept, each closed: no leak."""
+        with ClosingServer(reply=b"HI\n") as server:
+            run = self.run_java("CleanClient", server)
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(run.stdout.strip(), "done")
+        self.assertNoLeaks(run.report)
