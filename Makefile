@@ -27,13 +27,20 @@ RT_SRCS  := shim/real.c shim/runtime.c shim/fdtable.c shim/stackdepot.c \
             shim/symbolize.c shim/suppress.c shim/watcher.c shim/langframe.c \
             shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c
 RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/%.o)
-HOOK_OBJS := $(BUILD)/shim/hooks.o
+HOOK_OBJS := $(BUILD)/shim/hooks.o $(BUILD)/shim/hooks_lang.o
 SHIM_HDRS := $(wildcard shim/*.h shim/*.inc)
 
 LIB      := $(BUILD)/libsockleak.so
 RT_LIB   := $(BUILD)/libsockleak_rt.a
 
-all: $(LIB)
+NODE_PRELOAD := $(BUILD)/sockleak-node.js
+
+all: $(LIB) $(NODE_PRELOAD)
+
+# node's preload lives next to the library, which finds it there.
+$(NODE_PRELOAD): shim/lang_node.js
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS)
 	@mkdir -p $(dir $@)
@@ -71,6 +78,7 @@ deps:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(NODE_PRELOAD) $(DESTDIR)$(PREFIX)/lib/
 	$(if $(wildcard $(BUILD)/sockleak),install -m 0755 $(BUILD)/sockleak $(DESTDIR)$(PREFIX)/bin/)
 	$(if $(wildcard docs/sockleak.1),install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 0644 docs/sockleak.1 $(DESTDIR)$(PREFIX)/share/man/man1/)
 

@@ -1,5 +1,8 @@
 /* lang.c -- dispatch socket events to the language runtimes found at init. */
+#include <dlfcn.h>
+
 #include "lang.h"
+#include "stackdepot.h"
 
 int sl_lang_active;
 
@@ -29,4 +32,13 @@ void sl_lang_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsign
 {
     if (sl_lang_active & SL_LANG_PYTHON_ON)
         sl_lang_python_tracked(fd, origin, pcs, n);
+}
+
+unsigned sl_lang_native_before_jit(const uintptr_t *pcs, unsigned n)
+{
+    Dl_info info;
+    for (unsigned i = 0; i < n; i++)
+        if (sl_is_lang_frame(pcs[i]) || dladdr((void *)pcs[i], &info) == 0)
+            return i;
+    return n;
 }

@@ -5,6 +5,7 @@
 #define SL_LANG_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "runtime.h"
 
@@ -35,6 +36,17 @@ void sl_lang_python_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs,
 int sl_lang_java_init(void);
 unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang, unsigned max);
 int sl_lang_node_init(void);
+
+/* Keep the native frames before the first pc in no ELF object (the
+ * interpreter's and JIT code of a VM, whose pcs move as code compiles). */
+unsigned sl_lang_native_before_jit(const uintptr_t *pcs, unsigned n);
+
+/* node's preload talks to the shim by readlink(SL_NODE_MAGIC "MESSAGE"):
+ * whether path is such a message, and its answer (written to buf, not
+ * NUL-terminated, as readlink does; its length). */
+#define SL_NODE_MAGIC "/\001sockleak/"
+int sl_lang_node_is_message(const char *path);
+ssize_t sl_lang_node_message(const char *msg, char *buf, size_t len);
 
 #define SL_LANG_PYTHON_ON 1
 #define SL_LANG_JAVA_ON   2

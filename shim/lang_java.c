@@ -231,18 +231,6 @@ static JNIEnv *java_thread(const uintptr_t *pcs, unsigned n, JavaVM **vm_out, jv
     return jni;
 }
 
-/* Below the JNI method (Java_sun_nio_ch_Net_socket0, ...) come interpreter
- * and JIT frames in no ELF object, whose pcs change as methods compile:
- * keep the native frames before the first of those. */
-static unsigned native_before_jit(const uintptr_t *pcs, unsigned n)
-{
-    Dl_info info;
-    for (unsigned i = 0; i < n; i++)
-        if (dladdr((void *)pcs[i], &info) == 0)
-            return i;
-    return n;
-}
-
 unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang, unsigned max)
 {
     JavaVM *vm;
@@ -266,7 +254,7 @@ unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang
             lang[k++] = word;
     }
     if (k > 0)
-        *n = native_before_jit(pcs, *n);
+        *n = sl_lang_native_before_jit(pcs, *n);   /* Java_sun_nio_ch_Net_socket0 ... */
     return k;
 }
 

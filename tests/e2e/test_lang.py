@@ -159,3 +159,40 @@ class TestJavaFrames(LangTestCase):
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "done")
         self.assertNoLeaks(run.report)
+
+
+@unittest.skipUnless(shutil.which("node"), "node is not installed (nodejs)")
+class TestNodeFrames(LangTestCase):
+    def test_lang_node_half_open_socket_names_the_method(self):
+        """A net.Socket kept half-open after the server hung up, twice from
+        one line: two close_wait leaks whose first frame outside node's own
+        modules is Feed.open at its line (with a column) in
+        node_half_open.js; the preload left NODE_OPTIONS as it was."""
+        line = source_line("tests/e2e/scripts/node_half_open.js", "// LEAK-SITE")
+        with ClosingServer(reply=b"ACME 42\n") as server:
+            run = self.run_shim(["node", os.path.join(SCRIPTS, "node_half_open.js"), server.port])
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(run.stdout, "ACME 42\nACME 42\n")
+        leaks = run.report.leaks_of("close_wait")
+        self.assertEqual(len(leaks), 2, run.report.describe())
+        for leak in leaks:
+            frame = self.assertLangFrame(leak, "js", "Feed.open", "node_half_open.js", line)
+            self.assertGreater(frame.get("column"), 0, format_leak(leak))
+        self.assertEqual(leaks[0]["stack_id"], leaks[1]["stack_id"], run.report.describe())
+
+    def test_lang_node_program_sees_no_preload(self):
+        """The preload is invisible to the program: NODE_OPTIONS as the
+        program was started with it (unset, or its own value)."""
+        code = "console.log(JSON.stringify(process.env.NODE_OPTIONS ?? null))"
+        run = self.run_shim(["node", "-e", code])
+        self.assertEqual(run.stdout.strip(), "null", run.describe())
+        run = self.run_shim(["node", "-e", code], env={"NODE_OPTIONS": "--no-warnings"})
+        self.assertEqual(run.stdout.strip(), '"--no-warnings"', run.describe())
+
+    def test_lang_node_clean_program_reports_nothing(self):
+        """A client, a server and its accepted connection, each closed."""
+        with ClosingServer(reply=b"HI\n") as server:
+            run = self.run_shim(["node", os.path.join(SCRIPTS, "node_clean.js"), server.port])
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(run.stdout.strip(), "done")
+        self.assertNoLeaks(run.report)
