@@ -24,7 +24,7 @@ SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind
 # unit tests, so it lives in its own archive.
 RT_SRCS  := shim/real.c shim/runtime.c shim/fdtable.c shim/stackdepot.c \
             shim/options.c shim/report.c shim/sockinfo.c shim/output.c \
-            shim/symbolize.c shim/suppress.c shim/watcher.c shim/langframe.c \
+            shim/symbolize.c shim/suppress.c shim/live_host.c shim/langframe.c \
             shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c
 RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/%.o)
 HOOK_OBJS := $(BUILD)/shim/hooks.o $(BUILD)/shim/hooks_lang.o
@@ -33,9 +33,18 @@ SHIM_HDRS := $(wildcard shim/*.h shim/*.inc)
 LIB      := $(BUILD)/libsockleak.so
 RT_LIB   := $(BUILD)/libsockleak_rt.a
 
+# The watcher process a program under the shim starts (live detection); it
+# is found next to the library, so it is built and installed beside it.
+WATCHER  := $(BUILD)/sockleak-watcher
+WATCH_SRCS := shim/watch_main.c shim/watch_fin.c shim/watch_peers.c \
+              shim/watch_pressure.c shim/watch_snapshot.c
+DIAG_OBJ := $(BUILD)/shim/sockdiag.o
+MNL_LIBS := $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
+
+
 NODE_PRELOAD := $(BUILD)/sockleak-node.js
 
-all: $(LIB) $(NODE_PRELOAD)
+all: $(LIB) $(NODE_PRELOAD) $(WATCHER)
 
 # node's preload lives next to the library, which finds it there.
 $(NODE_PRELOAD): shim/lang_node.js
@@ -51,6 +60,9 @@ $(LIB): $(HOOK_OBJS) $(RT_OBJS)
 
 $(RT_LIB): $(RT_OBJS)
 	rm -f $@ && ar rcs $@ $^
+
+$(WATCHER): $(WATCH_SRCS:%.c=$(BUILD)/%.o) $(DIAG_OBJ) $(RT_LIB)
+	$(CC) -o $@ $^ $(SHIM_LIBS) $(MNL_LIBS)
 
 # Each part of the tree adds its own targets to these lists.
 TEST_TARGETS :=
@@ -72,12 +84,12 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  build-essential pkg-config libunwind-dev libdw-dev libelf-dev libcmocka-dev \
-	  libjson-c-dev python3 curl socat default-jdk-headless redis-server iproute2 \
+	  libjson-c-dev libmnl-dev python3 curl socat default-jdk-headless redis-server iproute2 \
 	  clang libclang-rt-14-dev
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(LIB) $(WATCHER) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 $(NODE_PRELOAD) $(DESTDIR)$(PREFIX)/lib/
 	$(if $(wildcard $(BUILD)/sockleak),install -m 0755 $(BUILD)/sockleak $(DESTDIR)$(PREFIX)/bin/)
 	$(if $(wildcard docs/sockleak.1),install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 0644 docs/sockleak.1 $(DESTDIR)$(PREFIX)/share/man/man1/)

@@ -17,19 +17,3 @@ bench-hooks: $(HOOKS_BENCH) $(LIB)
 BENCH_TARGETS += bench-hooks
 .PHONY: bench-hooks
 
-# bench-watcher: one CLOSE_WAIT scan with 10,000 idle connections and 10 in
-# CLOSE_WAIT (the runtime linked in, its scan called directly), and the
-# program's ping-pong throughput with and without the shim's watcher.
-WATCHER_BENCH := $(BUILD)/bench/watcher_bench
-
-$(WATCHER_BENCH): bench/watcher_bench.c $(RT_LIB) $(SHIM_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -Ishim -o $@ $< $(RT_LIB) $(SHIM_LIBS)
-
-all: $(WATCHER_BENCH)
-
-bench-watcher: $(WATCHER_BENCH) $(LIB)
-	$(WATCHER_BENCH) $(LIB)
-
-BENCH_TARGETS += bench-watcher
-.PHONY: bench-watcher

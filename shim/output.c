@@ -15,6 +15,7 @@
 
 static _Atomic int private_fds[NPRIVATE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static _Atomic int report_slot = -1;
+static int report_pid;          /* the watcher process writes as its host */
 
 int sl_private_add(int fd)
 {
@@ -53,8 +54,10 @@ void sl_private_lost_range(unsigned first, unsigned last)
 {
     for (int i = 0; i < NPRIVATE; i++) {
         int fd = __atomic_load_n(&private_fds[i], __ATOMIC_ACQUIRE);
+        /* -2: lost, but the slot stays its owner's until sl_private_close,
+         * so a new fd of someone else never answers to the old slot. */
         if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
-            __atomic_compare_exchange_n(&private_fds[i], &fd, -1, 0,
+            __atomic_compare_exchange_n(&private_fds[i], &fd, -2, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
     }
 }
@@ -67,7 +70,8 @@ void sl_private_lost(int fd)
 
 int sl_private_fd(int slot)
 {
-    return slot < 0 ? -1 : __atomic_load_n(&private_fds[slot], __ATOMIC_ACQUIRE);
+    int fd = slot < 0 ? -1 : __atomic_load_n(&private_fds[slot], __ATOMIC_ACQUIRE);
+    return fd < 0 ? -1 : fd;
 }
 
 void sl_private_close(int slot)
@@ -106,7 +110,8 @@ static int report_fd(void)
         return -1;
     if (slot >= 0)
         sl_private_close(slot);   /* lost: forget the slot */
-    snprintf(path, sizeof(path), "%s.%d", sl_opts.log_path, (int)getpid());
+    snprintf(path, sizeof(path), "%s.%d", sl_opts.log_path,
+             report_pid ? report_pid : (int)getpid());
     fd = sl_private_move_high(open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
                                    O_CLOEXEC, 0600));
     if (fd < 0) {
@@ -138,6 +143,11 @@ void sl_out_warn(const char *line)
         n = (int)sizeof(buf) - 1;
     write_all(STDERR_FILENO, buf, (size_t)n);
     errno = saved;
+}
+
+void sl_out_set_pid(int pid)
+{
+    report_pid = pid;
 }
 
 void sl_out_after_fork(void)

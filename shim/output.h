@@ -26,6 +26,9 @@ void sl_private_lost_range(unsigned first, unsigned last);
 int sl_private_fd(int slot);           /* -1 once lost */
 void sl_private_close(int slot);       /* close it unless lost */
 
+/* The watcher process writes to its host's PREFIX.PID. */
+void sl_out_set_pid(int pid);
+
 /* A fork child: its report goes to its own PREFIX.PID. */
 void sl_out_after_fork(void);
 

@@ -122,7 +122,7 @@ static void release(uint32_t id, int fd)
     if (s->origin != SL_ORIGIN_INHERITED &&
         s->epoch == __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED))
         __atomic_fetch_add(&sl_stats.closed, 1, __ATOMIC_RELAXED);
-    sl_watcher_on_close(s, fd);
+    sl_watcher_on_close(id, s, fd);
     rec_free(id);
 }
 
@@ -214,7 +214,7 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     uint32_t old = sl_fd_set(fd, id);
     if (old != 0)
         release(old, fd);
-    sl_watcher_on_socket(s);
+    sl_watcher_on_socket(id, s, fd);
 }
 
 /* In a Python, Java or node process: the runtime's frames come first. */

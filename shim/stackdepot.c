@@ -3,9 +3,14 @@
  * and readers need no lock. */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <fcntl.h>
 #include <link.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "real.h"
 
 #include "stackdepot.h"
 
@@ -35,8 +40,15 @@ struct lang_rec {
 
 #define NLANG_BUCKETS (1u << 12)
 
-static char *arena;
 static _Atomic uint32_t lang_buckets[NLANG_BUCKETS];
+/* The arena is a MAP_SHARED memfd, so the watcher process reads the stacks
+ * without asking this one; its first word (offset 0 is never an id) holds
+ * the bytes published so far, for readers in the other process. A fork
+ * child shares it with its parent until its first put, then takes a copy. */
+static char *arena;
+static int arena_slot = -1;               /* the memfd, a private fd */
+static int arena_is_memfd;
+static int arena_shared_with_parent;
 static _Atomic uint32_t arena_used = 8;   /* offset 0 is never an id */
 static _Atomic uint32_t buckets[NBUCKETS];
 static _Atomic unsigned nstacks;
@@ -65,13 +77,34 @@ static int find_own_range(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
+/* A memfd of ARENA_BYTES mapped shared (holes cost nothing), its fd kept
+ * private; anonymous private memory when memfds are not available. */
+static char *map_arena(int *slot)
+{
+    int fd = memfd_create("sockleak-stacks", MFD_CLOEXEC);
+    void *p = MAP_FAILED;
+    *slot = -1;
+    if (fd >= 0 && ftruncate(fd, ARENA_BYTES) == 0)
+        p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p != MAP_FAILED) {
+        arena_is_memfd = 1;
+        fd = sl_private_move_high(fd);
+        if ((*slot = sl_private_add(fd)) < 0)
+            SL_REAL(close)(fd);
+        return p;
+    }
+    if (fd >= 0)
+        SL_REAL(close)(fd);
+    arena_is_memfd = 0;
+    p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 void sl_stack_init(void)
 {
-    if (arena == NULL) {
-        void *p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        arena = p == MAP_FAILED ? NULL : p;
-    }
+    if (arena == NULL)
+        arena = map_arena(&arena_slot);
     dl_iterate_phdr(find_own_range, (void *)(uintptr_t)&sl_stack_init);
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 }
@@ -101,8 +134,77 @@ static uint32_t find(uint32_t head, uint32_t hash, const uintptr_t *pcs, unsigne
     return 0;
 }
 
+int sl_stack_fd(void)
+{
+    return sl_private_fd(arena_slot);
+}
+
+void sl_stack_after_fork(void)
+{
+    /* The parent's fd stays the parent's; the mapping is shared until the
+     * child's first put copies it (most children exec before that). */
+    arena_shared_with_parent = arena != NULL && arena_is_memfd;
+    sl_private_close(arena_slot);
+    arena_slot = -1;
+}
+
+/* A copy of the arena in a memfd of our own, moved over the old mapping in
+ * one mremap so that concurrent readers never see it unmapped: a fork
+ * child's (the parent keeps appending to the shared one, from offsets its
+ * own counter hands out), or after the program closed our memfd's fd. */
+static void unshare_arena(void)
+{
+    int slot;
+    sl_private_close(arena_slot);       /* the parent's copy, or a lost number */
+    arena_slot = -1;
+    uint32_t used = __atomic_load_n(&arena_used, __ATOMIC_ACQUIRE);
+    char *own = map_arena(&slot);
+    if (own == NULL) {
+        if (arena_shared_with_parent)
+            arena = NULL;       /* no stacks rather than the parent's overwritten */
+        arena_shared_with_parent = 0;
+        return;
+    }
+    arena_shared_with_parent = 0;
+    memcpy(own, arena, used < ARENA_BYTES ? used : ARENA_BYTES);
+    if (mremap(own, ARENA_BYTES, ARENA_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, arena) == MAP_FAILED) {
+        munmap(own, ARENA_BYTES);
+        sl_private_close(slot);
+        return;
+    }
+    arena_slot = slot;
+}
+
+void sl_stack_reshare(void)
+{
+    if (arena != NULL && (arena_shared_with_parent ||
+                          (arena_is_memfd && sl_private_fd(arena_slot) < 0)))
+        unshare_arena();
+}
+
+int sl_stack_attach(int fd)
+{
+    void *p = mmap(NULL, ARENA_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    arena = p;
+    return 0;
+}
+
+/* Readers in the watcher process see the bytes published so far. */
+static void publish_used(uint32_t end)
+{
+    _Atomic uint32_t *shown = (_Atomic uint32_t *)arena;
+    uint32_t cur = __atomic_load_n(shown, __ATOMIC_RELAXED);
+    while (cur < end && !__atomic_compare_exchange_n(shown, &cur, end, 0, __ATOMIC_RELEASE,
+                                                     __ATOMIC_RELAXED))
+        ;
+}
+
 uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
 {
+    if (__builtin_expect(arena_shared_with_parent, 0))
+        unshare_arena();
     if (arena == NULL)
         return 0;
     if (n > SL_STACK_MAX)
@@ -133,12 +235,13 @@ uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
     } while (!__atomic_compare_exchange_n(bucket, &head, id, 0,
                                           __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
     __atomic_fetch_add(&nstacks, 1, __ATOMIC_RELAXED);
+    publish_used(off + bytes);
     return id;
 }
 
 unsigned sl_stack_get(uint32_t id, const uintptr_t **pcs)
 {
-    uint32_t used = __atomic_load_n(&arena_used, __ATOMIC_ACQUIRE);
+    uint32_t used = arena ? __atomic_load_n((_Atomic uint32_t *)arena, __ATOMIC_ACQUIRE) : 0;
     if (arena == NULL || id == 0 || (uint64_t)id * 8 >= used) {
         *pcs = NULL;
         return 0;
@@ -223,6 +326,8 @@ static uint32_t lang_find(uint32_t head, uint32_t hash, const struct sl_lang_fra
 
 uintptr_t sl_lang_frame_put(const struct sl_lang_frame *f)
 {
+    if (__builtin_expect(arena_shared_with_parent, 0))
+        unshare_arena();
     if (arena == NULL)
         return 0;
     size_t flen = cut_len(f->function), filelen = cut_len(f->file);
@@ -260,12 +365,13 @@ uintptr_t sl_lang_frame_put(const struct sl_lang_frame *f)
         r->next = head;
     } while (!__atomic_compare_exchange_n(bucket, &head, id, 0,
                                           __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+    publish_used(off + bytes);
     return SL_LANG_FRAME_BIT | id;
 }
 
 int sl_lang_frame_get(uintptr_t word, struct sl_lang_frame *out)
 {
-    uint32_t used = __atomic_load_n(&arena_used, __ATOMIC_ACQUIRE);
+    uint32_t used = arena ? __atomic_load_n((_Atomic uint32_t *)arena, __ATOMIC_ACQUIRE) : 0;
     uintptr_t id = word & ~SL_LANG_FRAME_BIT;
     if (!sl_is_lang_frame(word) || arena == NULL || id == 0 || (uint64_t)id * 8 >= used)
         return 0;

@@ -64,6 +64,20 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max);
 uint32_t sl_stack_put2(const uintptr_t *lang, unsigned nlang,
                        const uintptr_t *pcs, unsigned n);
 
+/* The arena's memfd (a private fd), -1 when it has none: the watcher
+ * process maps it to read stacks. */
+int sl_stack_fd(void);
+
+/* In a fork child: the arena stays shared until the child stores a stack. */
+void sl_stack_after_fork(void);
+
+/* Make sure sl_stack_fd() has an fd again (the program closed ours, or a
+ * fork child still shares its parent's): copies the arena to a new memfd. */
+void sl_stack_reshare(void);
+
+/* The watcher process: read stacks from a host's arena memfd. 0 or -1. */
+int sl_stack_attach(int fd);
+
 /* Number of distinct stacks stored (tests, stats). */
 unsigned sl_stack_count(void);
 

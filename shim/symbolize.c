@@ -58,6 +58,7 @@ static struct {
 } sym;
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t other_pid;         /* the watcher process: describe this one */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static const Dwfl_Callbacks proc_callbacks = {
@@ -214,6 +215,8 @@ static unsigned long long load_count(void)
 {
     static unsigned long long fallback;
     unsigned long long count = 0;
+    if (other_pid != 0)
+        return ++fallback;      /* another process's loads are not ours to count */
     dl_iterate_phdr(read_load_count, &count);
     return count != 0 ? count : ++fallback;
 }
@@ -233,7 +236,7 @@ static int report_modules(void)
  * stay: the child's mappings are the parent's. */
 static int ensure_dwfl(void)
 {
-    pid_t pid = getpid();
+    pid_t pid = other_pid ? other_pid : getpid();
     if (sym.dwfl != NULL && sym.pid == pid)
         return 0;
     if (sym.dwfl != NULL)
@@ -462,6 +465,11 @@ int sl_symbolize(uintptr_t pc, struct sl_frame *out, int max)
     int n = symbolize_locked(pc, out, max);
     pthread_mutex_unlock(&sym_lock);
     return n;
+}
+
+void sl_symbolize_set_pid(pid_t pid)
+{
+    other_pid = pid;
 }
 
 void sl_symbolize_reset(void)

@@ -4,6 +4,7 @@
 #define SL_SYMBOLIZE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct sl_frame {
     uintptr_t pc;            /* the return address as captured */
@@ -25,6 +26,10 @@ struct sl_frame {
  * max >= 1). Strings stay valid until sl_symbolize_reset(). Not async-signal
  * safe; may allocate and open files. */
 int sl_symbolize(uintptr_t pc, struct sl_frame *out, int max);
+
+/* Symbolize the pcs of process pid (the watcher process does it for the
+ * program it watches), reading its /proc/PID/maps. */
+void sl_symbolize_set_pid(pid_t pid);
 
 /* Drop all state (after fork, or to free memory). */
 void sl_symbolize_reset(void);

@@ -12,8 +12,7 @@ import time
 from shimrun import ClosingServer, LoopbackServer, ShimTestCase, prog
 
 GRACE_MS = 400
-SCAN_MS = 100
-SLACK_MS = 400          # scheduling noise on a loaded CI machine
+SLACK_MS = 300          # a live report comes at most this late (default scan settings)
 
 
 class HoldingServer(LoopbackServer):
@@ -33,7 +32,7 @@ class HoldingServer(LoopbackServer):
 
 
 def live_options(**more):
-    opts = {"grace_ms": GRACE_MS, "scan_ms": SCAN_MS}
+    opts = {"grace_ms": GRACE_MS}
     opts.update(more)
     return opts
 
@@ -89,7 +88,7 @@ class TestLiveLeak(LiveTestCase):
             live, seen = self.wait_event(p.pid, is_live_leak)
             rep, _ = self.finish(p)
         waited_ms = (seen - hung_up) * 1000
-        self.assertLessEqual(waited_ms, GRACE_MS + SCAN_MS + SLACK_MS, json.dumps(live))
+        self.assertLessEqual(waited_ms, GRACE_MS + SLACK_MS, json.dumps(live))
         self.assertGreaterEqual(waited_ms, GRACE_MS - 50, "reported before grace_ms")
         self.assertLeakFields(live, fd=fd, kind="close_wait", tcp_state="CLOSE_WAIT",
                               peer=server.address, pid=p.pid)
@@ -134,7 +133,7 @@ class TestLiveLeak(LiveTestCase):
         """The text format has a live headline naming the creating function."""
         with ClosingServer() as server:
             run = self.run_shim([prog("live_idle"), server.port, 1200],
-                                "grace_ms=%d:scan_ms=%d" % (GRACE_MS, SCAN_MS))
+                                "grace_ms=%d" % GRACE_MS)
         self.assertIn("sockleak: live: 1 socket leaked in CLOSE_WAIT", run.stderr)
         self.assertIn("from pool_connect (live_idle.c:", run.stderr)
 

@@ -1,0 +1,87 @@
+/* live.h -- what a process shares with its watcher process: one MAP_SHARED
+ * memfd region per process (a fork child makes its own). The program's
+ * threads only write it (lock-free, a few stores per socket); the watcher
+ * process reads it, and writes back only what it found (flags, FIN time).
+ *
+ * The watcher process gets, at fixed fd numbers: */
+#ifndef SL_LIVE_H
+#define SL_LIVE_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#define SL_LIVE_FD_REGION  3    /* this region's memfd */
+#define SL_LIVE_FD_STACKS  4    /* the stack depot's memfd */
+#define SL_LIVE_FD_EPOLL   5    /* the host's epoll set of TCP sockets (EPOLLRDHUP) */
+#define SL_LIVE_FD_WAKE    6    /* an eventfd: snapshot requests, stop */
+#define SL_LIVE_FD_ALIVE   7    /* a pipe's read end: EOF once the host exits or execs */
+#define SL_LIVE_NFDS       5
+
+#define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
+#define SL_LIVE_VERSION    1
+#define SL_LIVE_MAX_SOCKS  (1u << 22)       /* record ids (runtime.c's pool) */
+#define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
+#define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
+#define SL_LIVE_OPTIONS    4096
+
+/* epoll data of the watcher's own fds (record ids start at 1, so an id of
+ * 0 in the top half marks them). */
+#define SL_LIVE_EV_ALIVE   1u
+#define SL_LIVE_EV_WAKE    2u
+#define SL_LIVE_EV_PIDFD   3u
+
+/* Entry flags. */
+#define SL_LIVE_REPORTED   0x01u    /* the watcher wrote a live leak event */
+#define SL_LIVE_WATCHED    0x02u    /* in the epoll set */
+
+/* One tracked socket, indexed by its record id. */
+struct sl_live_sock {
+    _Atomic uint32_t gen;       /* the record's gen while open (odd), 0 once closed */
+    _Atomic uint32_t flags;
+    uint32_t stack_id;
+    uint8_t origin;             /* enum sl_origin */
+    uint8_t pad[3];
+    int32_t family, type, protocol;
+    uint64_t ino;
+    int64_t created_ns;         /* CLOCK_MONOTONIC (one clock for both processes) */
+    _Atomic int64_t fin_ns;     /* the watcher: when the peer's FIN arrived */
+};
+
+/* Slot states of the lock-free tables below. */
+enum { SL_SLOT_FREE, SL_SLOT_WRITING, SL_SLOT_READY };
+
+/* A connection this process closed (or shut down writing) first. */
+struct sl_live_peer {
+    _Atomic int state;
+    uint8_t shut_only;          /* shutdown(SHUT_WR), not closed */
+    uint32_t stack_id;
+    int64_t since_ns;
+    struct sockaddr_in6 local, peer;    /* sockaddr_in fits too */
+};
+
+/* Connections closed here first, per destination (port pressure). */
+struct sl_live_dest {
+    _Atomic int state;
+    struct sockaddr_in6 addr;
+    _Atomic uint64_t closed_first;
+};
+
+struct sl_live_shared {
+    uint32_t magic, version;
+    int32_t host_pid;
+    _Atomic int stopping;           /* the host writes its exit report */
+    _Atomic int busy;               /* the watcher is writing an event */
+    _Atomic int snapshot_requested;
+    _Atomic uint32_t max_id;        /* every published id is below it */
+    _Atomic uint64_t opened, closed, closed_first, peers_dropped;
+    _Atomic unsigned peer_cursor;
+    char options[SL_LIVE_OPTIONS];  /* SOCKLEAK_OPTIONS as the host read it */
+    struct sl_live_peer peers[SL_LIVE_NPEER];
+    struct sl_live_dest dests[SL_LIVE_NDEST];
+    struct sl_live_sock socks[];    /* [SL_LIVE_MAX_SOCKS] */
+};
+
+#define SL_LIVE_REGION_BYTES \
+    (sizeof(struct sl_live_shared) + (size_t)SL_LIVE_MAX_SOCKS * sizeof(struct sl_live_sock))
+
+#endif

@@ -1,0 +1,663 @@
+/* live_host.c -- the program's side of live detection. Each tracked socket
+ * is published in a region shared with a watcher process (live.h), and each
+ * connected TCP socket goes into an epoll set (EPOLLRDHUP, edge-triggered)
+ * that the watcher process waits on: it learns of a peer's FIN when it
+ * arrives, and does every scan, symbolization and report write itself. So
+ * the program gets no thread, no timer and no signal; its own calls pay a
+ * few stores per socket and one epoll_ctl per connection.
+ *
+ * The watcher process is started at the first connection (execve of
+ * sockleak-watcher, found next to this library), detached so that the
+ * program's wait()/waitpid(-1) and SIGCHLD never see it, and it exits when
+ * the program exits or execs. A fork child starts its own. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdtable.h"
+#include "live.h"
+#include "output.h"
+#include "real.h"
+#include "report.h"
+#include "runtime.h"
+#include "sockinfo.h"
+#include "stackdepot.h"
+#include "watcher.h"
+
+#define NS_PER_MS     1000000LL
+#define STOP_WAIT_MS  2000      /* exit never waits longer for a watcher's write */
+#define PROBES        8         /* slots a hook tries before giving up */
+#define SPAWN_STACK   (64 * 1024)
+
+enum { W_NONE, W_STARTING, W_RUNNING, W_FAILED };
+
+static struct sl_live_shared *_Atomic region;
+static _Atomic int region_state;            /* 0 none, 1 making, 2 made, 3 failed */
+static int region_slot = -1, epoll_slot = -1, wake_slot = -1, alive_slot = -1;
+static _Atomic int watcher_state;
+static char options_copy[SL_LIVE_OPTIONS];
+static char watcher_path[PATH_MAX];
+
+static int live_on(void)
+{
+    return sl_opts.scan_ms > 0;
+}
+
+static int snapshots_on(void)
+{
+    return sl_opts.snapshot_s > 0 ||
+           (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
+}
+
+static int tcp_inet(const struct sl_sock *s)
+{
+    return s->type == SOCK_STREAM && (s->family == AF_INET || s->family == AF_INET6) &&
+           (s->protocol == 0 || s->protocol == IPPROTO_TCP);
+}
+
+/* A new fd of ours, moved out of the program's low numbers and registered
+ * as private; -1 (fd closed) when that fails. */
+static int adopt(int fd, int *slot)
+{
+    if (fd < 0)
+        return -1;
+    fd = sl_private_move_high(fd);
+    if ((*slot = sl_private_add(fd)) < 0) {
+        SL_REAL(close)(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- the shared region ---- */
+
+static struct sl_live_shared *make_region(void)
+{
+    int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot;
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)SL_LIVE_REGION_BYTES) == 0)
+        p = mmap(NULL, SL_LIVE_REGION_BYTES, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        if (fd >= 0)
+            SL_REAL(close)(fd);
+        return NULL;
+    }
+    if (adopt(fd, &slot) < 0) {
+        munmap(p, SL_LIVE_REGION_BYTES);
+        return NULL;
+    }
+    region_slot = slot;
+    struct sl_live_shared *r = p;
+    r->magic = SL_LIVE_MAGIC;
+    r->version = SL_LIVE_VERSION;
+    r->host_pid = (int)syscall(SYS_getpid);
+    memcpy(r->options, options_copy, sizeof(r->options));
+    return r;
+}
+
+/* The program closed our memfd's fd (closefrom, a close loop): a copy in a
+ * new memfd replaces the mapping in place (one mremap), for a new watcher. */
+static int remake_region_fd(struct sl_live_shared *r)
+{
+    int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot;
+    uint32_t max = __atomic_load_n(&r->max_id, __ATOMIC_ACQUIRE);
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)SL_LIVE_REGION_BYTES) == 0)
+        p = mmap(NULL, SL_LIVE_REGION_BYTES, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+        if (fd >= 0)
+            SL_REAL(close)(fd);
+        return -1;
+    }
+    memcpy(p, r, sizeof(*r) + (size_t)max * sizeof(r->socks[0]));
+    sl_private_close(region_slot);      /* a lost number: only the slot is freed */
+    region_slot = -1;
+    if (mremap(p, SL_LIVE_REGION_BYTES, SL_LIVE_REGION_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED,
+               r) == MAP_FAILED || adopt(fd, &slot) < 0) {
+        munmap(p, SL_LIVE_REGION_BYTES);
+        SL_REAL(close)(fd);
+        return -1;
+    }
+    region_slot = slot;
+    return 0;
+}
+
+/* The region, made by the first caller (others see NULL until it is). */
+static struct sl_live_shared *get_region(void)
+{
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    int expected = 0;
+    if (__builtin_expect(r != NULL, 1))
+        return r;
+    if (!__atomic_compare_exchange_n(&region_state, &expected, 1, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return NULL;
+    r = make_region();
+    __atomic_store_n(&region, r, __ATOMIC_RELEASE);
+    __atomic_store_n(&region_state, r ? 2 : 3, __ATOMIC_RELEASE);
+    return r;
+}
+
+static struct sl_live_sock *entry_of(struct sl_live_shared *r, uint32_t id, const struct sl_sock *s)
+{
+    if (r == NULL || id == 0 || id >= SL_LIVE_MAX_SOCKS)
+        return NULL;
+    struct sl_live_sock *e = &r->socks[id];
+    uint32_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) == gen ? e : NULL;
+}
+
+static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock *s)
+{
+    if (id == 0 || id >= SL_LIVE_MAX_SOCKS)
+        return;
+    struct sl_live_sock *e = &r->socks[id];
+    __atomic_store_n(&e->gen, 0, __ATOMIC_RELEASE);
+    e->stack_id = s->stack_id;
+    e->origin = s->origin;
+    e->family = s->family;
+    e->type = s->type;
+    e->protocol = s->protocol;
+    e->ino = s->ino;
+    e->created_ns = s->created_ns;
+    __atomic_store_n(&e->fin_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->gen, __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
+    uint32_t max = __atomic_load_n(&r->max_id, __ATOMIC_RELAXED);
+    while (max <= id && !__atomic_compare_exchange_n(&r->max_id, &max, id + 1, 0,
+                                                     __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+}
+
+/* ---- starting the watcher process ---- */
+
+struct spawn {
+    int fds[SL_LIVE_NFDS];      /* become SL_LIVE_FD_REGION... in the child */
+    char *argv[2];
+    char *envp[1];
+    char *stack2;
+};
+
+static long raw(long nr, long a, long b, long c)
+{
+    return syscall(nr, a, b, c);
+}
+
+/* Runs in the grandchild between clone and execve, on memory it shares
+ * with the program (CLONE_VM): raw system calls only. */
+static int exec_watcher(void *arg)
+{
+    struct spawn *sp = arg;
+    int moved[SL_LIVE_NFDS];
+    for (int i = 0; i < SL_LIVE_NFDS; i++)
+        if ((moved[i] = (int)raw(SYS_fcntl, sp->fds[i], F_DUPFD, SL_LIVE_FD_REGION + SL_LIVE_NFDS)) < 0)
+            raw(SYS_exit_group, 127, 0, 0);
+    for (int i = 0; i < SL_LIVE_NFDS; i++)
+        raw(SYS_dup3, moved[i], SL_LIVE_FD_REGION + i, 0);
+    /* Nothing of the program's stays open in it: not its sockets (their
+     * FIN must not wait for us), not its stdin or stdout. */
+    raw(SYS_close_range, SL_LIVE_FD_REGION + SL_LIVE_NFDS, ~0u, 0);
+    int null = (int)raw(SYS_open, (long)"/dev/null", O_RDWR, 0);
+    if (null >= 0) {
+        raw(SYS_dup3, null, 0, 0);
+        raw(SYS_dup3, null, 1, 0);
+    }
+    raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
+    raw(SYS_exit_group, 127, 0, 0);
+    return 0;
+}
+
+/* The child the program could see: it only starts the watcher and exits,
+ * so the watcher is an orphan (adopted by init), never the program's. */
+static int detach_watcher(void *arg)
+{
+    struct spawn *sp = arg;
+    clone(exec_watcher, sp->stack2 + SPAWN_STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
+    return 0;
+}
+
+static int spawn_watcher(struct sl_live_shared *r)
+{
+    int ep = sl_private_fd(epoll_slot), wake = sl_private_fd(wake_slot);
+    int pipefd[2];
+    if (watcher_path[0] == '\0' || ep < 0 || wake < 0 || sl_stack_fd() < 0 ||
+        pipe2(pipefd, O_CLOEXEC) != 0)
+        return -1;
+    if (adopt(pipefd[1], &alive_slot) < 0) {
+        SL_REAL(close)(pipefd[0]);
+        return -1;
+    }
+    struct spawn sp = {
+        .fds = { sl_private_fd(region_slot), sl_stack_fd(), ep, wake, pipefd[0] },
+        .argv = { watcher_path, NULL },
+    };
+    (void)r;
+    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    int rc = -1;
+    if (stacks != MAP_FAILED && sp.fds[0] >= 0) {
+        sigset_t all, old;
+        sp.stack2 = stacks + SPAWN_STACK;
+        /* No handler of the program may run on these borrowed stacks. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        /* Exit signal 0: no SIGCHLD, and wait()/waitpid(-1) skip it. */
+        pid_t pid = clone(detach_watcher, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK, &sp);
+        if (pid > 0) {
+            while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
+                ;
+            rc = 0;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        munmap(stacks, 2 * SPAWN_STACK);
+    }
+    SL_REAL(close)(pipefd[0]);
+    return rc;
+}
+
+static void install_snapshot_signal(void);
+
+static int fds_lost(void)
+{
+    return sl_private_fd(region_slot) < 0 || sl_private_fd(epoll_slot) < 0 ||
+           sl_private_fd(wake_slot) < 0 || sl_private_fd(alive_slot) < 0 || sl_stack_fd() < 0;
+}
+
+/* Sockets already watched go into a new epoll set (the old one went with
+ * the fds the program closed). */
+static void rewatch_cb(int fd, uint32_t id, void *arg)
+{
+    struct sl_live_shared *r = arg;
+    struct sl_sock *s = sl_sock_get(id);
+    struct sl_live_sock *e = s ? entry_of(r, id, s) : NULL;
+    if (e == NULL || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & SL_LIVE_WATCHED))
+        return;
+    struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
+                              .data.u64 = (uint64_t)id << 32 | __atomic_load_n(&e->gen, __ATOMIC_RELAXED) };
+    epoll_ctl(sl_private_fd(epoll_slot), EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Make the epoll set and wake-up fd (in the hook's thread) and start the
+ * watcher process. After the program closed any of our fds, everything is
+ * remade and a new watcher replaces the old, which exits when its pipe
+ * closes. Returns a reason when it cannot, else NULL. */
+static const char *launch(struct sl_live_shared *r, int again)
+{
+    int subreaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
+    if (subreaper)
+        return "the program is a child subreaper, so it would adopt the watcher process";
+    if (again) {
+        sl_private_close(alive_slot);           /* the old watcher exits */
+        sl_private_close(epoll_slot);
+        sl_private_close(wake_slot);
+        alive_slot = epoll_slot = wake_slot = -1;
+        if (sl_private_fd(region_slot) < 0 && remake_region_fd(r) != 0)
+            return "cannot remake its shared memory";
+        sl_stack_reshare();
+    }
+    if (adopt(epoll_create1(EPOLL_CLOEXEC), &epoll_slot) < 0 ||
+        adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) < 0)
+        return "cannot make its epoll set";
+    if (again)
+        sl_fd_foreach(0, ~0u, rewatch_cb, r);
+    if (spawn_watcher(r) != 0)
+        return "cannot start the watcher process (sockleak-watcher next to libsockleak.so)";
+    return NULL;
+}
+
+/* Start the watcher process once per process (again if the program closed
+ * our fds). */
+static void start_watcher(void)
+{
+    int state = __atomic_load_n(&watcher_state, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(state == W_FAILED || state == W_STARTING ||
+                         (state == W_RUNNING && !fds_lost()), 1))
+        return;
+    if (!__atomic_compare_exchange_n(&watcher_state, &state, W_STARTING, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno, in_shim = sl_in_shim;
+    sl_in_shim = 1;
+    struct sl_live_shared *r = get_region();
+    const char *why = r == NULL ? "cannot map its shared memory" : launch(r, state == W_RUNNING);
+    if (why != NULL) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "sockleak: %s; no live reports", why);
+        sl_out_warn(msg);
+        __atomic_store_n(&watcher_state, W_FAILED, __ATOMIC_RELEASE);
+    } else {
+        install_snapshot_signal();
+        __atomic_store_n(&watcher_state, W_RUNNING, __ATOMIC_RELEASE);
+    }
+    sl_in_shim = in_shim;
+    errno = saved;
+}
+
+/* Put a connected TCP socket in the watcher's epoll set. */
+static void watch(struct sl_live_sock *e, uint32_t id, int fd)
+{
+    start_watcher();
+    int ep = sl_private_fd(epoll_slot);
+    if (ep < 0 || (__atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED) & SL_LIVE_WATCHED))
+        return;
+    struct epoll_event ev = {
+        .events = EPOLLRDHUP | EPOLLET,
+        .data.u64 = (uint64_t)id << 32 | __atomic_load_n(&e->gen, __ATOMIC_RELAXED),
+    };
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* ---- snapshots on a signal ---- */
+
+static int snapshot_signo;
+static struct sigaction old_action;
+
+static void snapshot_handler(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    int wake = sl_private_fd(wake_slot);
+    uint64_t one = 1;
+    if (r != NULL && wake >= 0) {
+        __atomic_store_n(&r->snapshot_requested, 1, __ATOMIC_RELEASE);
+        if (write(wake, &one, sizeof(one)) < 0) {
+            /* full counter: a wake-up is pending anyway */
+        }
+    }
+    /* Chain to the handler that was there; SIG_DFL would end the process
+     * on a signal the user gave us for snapshots, so it is not called. */
+    if (old_action.sa_flags & SA_SIGINFO) {
+        if (old_action.sa_sigaction)
+            old_action.sa_sigaction(sig, info, ctx);
+    } else if (old_action.sa_handler != SIG_DFL && old_action.sa_handler != SIG_IGN) {
+        old_action.sa_handler(sig);
+    }
+    errno = saved;
+}
+
+static int signal_number(const char *name)
+{
+    char *end;
+    long n = strtol(name, &end, 10);
+    if (*name && *end == '\0')
+        return n > 0 && n < NSIG ? (int)n : -1;
+    if (!strncmp(name, "SIG", 3))
+        name += 3;
+    for (int i = 1; i < NSIG; i++) {
+        const char *abbrev = sigabbrev_np(i);
+        if (abbrev && !strcmp(abbrev, name))
+            return i;
+    }
+    return -1;
+}
+
+/* Installed once per process image when the watcher first starts (not at
+ * load time): a program sets up its own handlers before it opens sockets,
+ * so ours comes last and chains to theirs. A fork child inherits it. */
+static void install_snapshot_signal(void)
+{
+    static _Atomic int installed;
+    const char *name = sl_opts.snapshot_signal;
+    struct sigaction sa = { 0 };
+    if (name == NULL || name[0] == '\0' || __atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL))
+        return;
+    snapshot_signo = signal_number(name);
+    sa.sa_sigaction = snapshot_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (snapshot_signo <= 0 || snapshot_signo == SIGKILL || snapshot_signo == SIGSTOP ||
+        sigaction(snapshot_signo, &sa, &old_action) != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "sockleak: snapshot_signal=%s is not a signal that "
+                 "can be caught; no snapshots on signal", name);
+        sl_out_warn(msg);
+        snapshot_signo = 0;
+    }
+}
+
+/* ---- peers and port pressure: recorded here, checked by the watcher ---- */
+
+static int addresses(int fd, struct sockaddr_in6 *local, struct sockaddr_in6 *peer)
+{
+    socklen_t l1 = sizeof(*local), l2 = sizeof(*peer);
+    memset(local, 0, sizeof(*local));
+    memset(peer, 0, sizeof(*peer));
+    return getsockname(fd, (struct sockaddr *)local, &l1) == 0 &&
+           getpeername(fd, (struct sockaddr *)peer, &l2) == 0;
+}
+
+/* Remember a connection whose peer has not closed yet (a few lock-free
+ * probes; when full it is not watched). */
+static void peer_watch(struct sl_live_shared *r, const struct sl_sock *s,
+                       const struct sockaddr_in6 *local, const struct sockaddr_in6 *peer,
+                       int shut_only)
+{
+    unsigned start = __atomic_fetch_add(&r->peer_cursor, 1, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < PROBES; k++) {
+        struct sl_live_peer *p = &r->peers[(start + k) % SL_LIVE_NPEER];
+        int expected = SL_SLOT_FREE;
+        if (!__atomic_compare_exchange_n(&p->state, &expected, SL_SLOT_WRITING, 0,
+                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            continue;
+        p->shut_only = (uint8_t)shut_only;
+        p->stack_id = s->stack_id;
+        p->since_ns = sl_now_ns();
+        p->local = *local;
+        p->peer = *peer;
+        __atomic_store_n(&p->state, SL_SLOT_READY, __ATOMIC_RELEASE);
+        return;
+    }
+    __atomic_fetch_add(&r->peers_dropped, 1, __ATOMIC_RELAXED);
+}
+
+static int same_dest(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b)
+{
+    if (a->sin6_family != b->sin6_family)
+        return 0;
+    if (a->sin6_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    return a->sin6_port == b->sin6_port && !memcmp(&a->sin6_addr, &b->sin6_addr, 16);
+}
+
+static unsigned dest_hash(const struct sockaddr_in6 *a)
+{
+    const unsigned char *p = (const unsigned char *)a;
+    size_t len = a->sin6_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(*a);
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static void dest_count(struct sl_live_shared *r, const struct sockaddr_in6 *peer)
+{
+    unsigned h = dest_hash(peer);
+    for (unsigned k = 0; k < PROBES; k++) {
+        struct sl_live_dest *d = &r->dests[(h + k) % SL_LIVE_NDEST];
+        int state = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
+        if (state == SL_SLOT_FREE) {
+            if (!__atomic_compare_exchange_n(&d->state, &state, SL_SLOT_WRITING, 0,
+                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                continue;
+            d->addr = *peer;
+            __atomic_store_n(&d->state, SL_SLOT_READY, __ATOMIC_RELEASE);
+            state = SL_SLOT_READY;
+        }
+        if (state == SL_SLOT_READY && same_dest(&d->addr, peer)) {
+            __atomic_fetch_add(&d->closed_first, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
+}
+
+/* ---- hooks (runtime -> here) ---- */
+
+void sl_watcher_init(void)
+{
+    const char *opts = secure_getenv("SOCKLEAK_OPTIONS");
+    Dl_info info;
+    char lib[PATH_MAX];
+    if (opts != NULL)
+        snprintf(options_copy, sizeof(options_copy), "%s", opts);
+    /* The watcher lives next to this library; found now, before the
+     * program can chdir away from a relative LD_PRELOAD path. */
+    if (dladdr((void *)sl_watcher_init, &info) != 0 && info.dli_fname != NULL &&
+        realpath(info.dli_fname, lib) != NULL) {
+        char *slash = strrchr(lib, '/');
+        static const char name[] = "/sockleak-watcher";
+        if (slash != NULL && (size_t)(slash - lib) + sizeof(name) <= sizeof(watcher_path)) {
+            memcpy(watcher_path, lib, (size_t)(slash - lib));
+            memcpy(watcher_path + (slash - lib), name, sizeof(name));
+        }
+    }
+}
+
+void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
+{
+    if (!live_on() && !snapshots_on())
+        return;
+    struct sl_live_shared *r = get_region();
+    if (r == NULL)
+        return;
+    publish(r, id, s);
+    if (s->origin != SL_ORIGIN_INHERITED)
+        __atomic_fetch_add(&r->opened, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
+        (s->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited))
+        return;
+    if (live_on() && tcp_inet(s) &&
+        (s->origin == SL_ORIGIN_ACCEPT || s->origin == SL_ORIGIN_ACCEPT4 ||
+         s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED))
+        watch(&r->socks[id], id, fd);
+    else if (snapshots_on())
+        start_watcher();
+}
+
+void sl_watcher_on_connect(struct sl_sock *s, int fd)
+{
+    struct sl_live_sock *e;
+    uint32_t id = sl_sock_id_of_fd(fd);
+    if (live_on() && tcp_inet(s) && (e = entry_of(get_region(), id, s)) != NULL)
+        watch(e, id, fd);
+}
+
+void sl_watcher_on_shutdown(struct sl_sock *s, int fd)
+{
+    struct sockaddr_in6 local, peer;
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    uint32_t flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+    if (!live_on() || r == NULL || sl_in_shim || !tcp_inet(s) || (flags & SL_SOCK_PEER_WATCHED) ||
+        __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) || !addresses(fd, &local, &peer))
+        return;
+    int state = sl_tcp_state(fd);
+    if (state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2)
+        return;
+    __atomic_fetch_or(&s->flags, SL_SOCK_PEER_WATCHED, __ATOMIC_RELAXED);
+    peer_watch(r, s, &local, &peer, 1);
+}
+
+static void closed_late(struct sl_sock *s, struct sl_live_sock *e, int fd)
+{
+    int64_t now = sl_now_ns(), fin = __atomic_load_n(&e->fin_ns, __ATOMIC_RELAXED);
+    struct sl_leak l;
+    int in_shim = sl_in_shim, saved = errno;
+    sl_in_shim = 1;
+    sl_describe(s, &fd, 1, &l, now);
+    sl_report_closed_late(&l, fin ? (now - fin) / NS_PER_MS : -1);
+    sl_in_shim = in_shim;
+    errno = saved;
+}
+
+/* Before the real close of the last fd: a closed_late event if the watcher
+ * reported it; if this side closed first, count it (TIME_WAIT here) and
+ * watch the peer. Three syscalls, connected TCP only. */
+void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
+{
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    struct sl_live_sock *e = entry_of(r, id, s);
+    uint32_t flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+    if (e == NULL)
+        return;
+    /* fd still in the table: it already names another socket (dup2 onto it,
+     * a reused number), so it cannot be asked about this one. */
+    int askable = !sl_in_shim && sl_fd_get(fd) == 0 && __atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE);
+    if (s->origin != SL_ORIGIN_INHERITED)
+        __atomic_fetch_add(&r->closed, 1, __ATOMIC_RELAXED);
+    if (askable && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & SL_LIVE_REPORTED))
+        closed_late(s, e, fd);
+    int64_t fin = __atomic_load_n(&e->fin_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->gen, 0, __ATOMIC_RELEASE);
+    if (!askable || !live_on() || !tcp_inet(s) || fin ||
+        __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) ||
+        !((flags & SL_SOCK_CONNECTED) || s->origin == SL_ORIGIN_ACCEPT ||
+          s->origin == SL_ORIGIN_ACCEPT4))
+        return;
+    int saved = errno, state = sl_tcp_state(fd);
+    struct sockaddr_in6 local, peer;
+    int first = state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 ||
+                state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
+                (state == TCP_CLOSE && (flags & SL_SOCK_SHUT_WR));
+    if (first && addresses(fd, &local, &peer)) {
+        __atomic_fetch_add(&r->closed_first, 1, __ATOMIC_RELAXED);
+        dest_count(r, &peer);
+        if (!(flags & SL_SOCK_PEER_WATCHED) && state != TCP_CLOSING && state != TCP_CLOSE)
+            peer_watch(r, s, &local, &peer, 0);
+    }
+    errno = saved;
+}
+
+uint64_t sl_watcher_closed_first(void)
+{
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    return r ? __atomic_load_n(&r->closed_first, __ATOMIC_RELAXED) : 0;
+}
+
+/* Exit: no live event may follow the exit report. The watcher marks itself
+ * busy before it writes; wait (bounded) for a write in progress. */
+void sl_watcher_stop(void)
+{
+    struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    if (r == NULL)
+        return;
+    __atomic_store_n(&r->stopping, 1, __ATOMIC_SEQ_CST);
+    struct timespec ms = { 0, NS_PER_MS };
+    for (int i = 0; i < STOP_WAIT_MS && __atomic_load_n(&r->busy, __ATOMIC_SEQ_CST); i++)
+        nanosleep(&ms, NULL);
+}
+
+void sl_watcher_after_fork(void)
+{
+    /* The parent's watcher, epoll set and region stay the parent's: drop
+     * our copies; the child's next socket starts its own. */
+    struct sl_live_shared *r = __atomic_exchange_n(&region, NULL, __ATOMIC_ACQ_REL);
+    if (r != NULL)
+        munmap(r, SL_LIVE_REGION_BYTES);
+    sl_private_close(region_slot);
+    sl_private_close(epoll_slot);
+    sl_private_close(wake_slot);
+    sl_private_close(alive_slot);
+    region_slot = epoll_slot = wake_slot = alive_slot = -1;
+    __atomic_store_n(&region_state, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);
+    sl_stack_after_fork();
+}

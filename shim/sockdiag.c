@@ -1,0 +1,166 @@
+/* sockdiag.c -- sock_diag requests over libmnl (see sockdiag.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sockdiag.h"
+
+#define DIAG_BUF 32768
+
+struct sl_diag {
+    struct mnl_socket *nl;
+    unsigned portid, seq;
+    char buf[DIAG_BUF];
+};
+
+struct sl_diag *sl_diag_open(void)
+{
+    struct sl_diag *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+    if (d->nl == NULL || mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        int saved = errno;
+        sl_diag_close(d);
+        errno = saved;
+        return NULL;
+    }
+    d->portid = mnl_socket_get_portid(d->nl);
+    return d;
+}
+
+void sl_diag_close(struct sl_diag *d)
+{
+    if (d == NULL)
+        return;
+    if (d->nl)
+        mnl_socket_close(d->nl);
+    free(d);
+}
+
+struct reply {
+    void (*fn)(const struct sl_diag_sock *s, void *arg);
+    void *arg;
+    struct sl_diag_sock *one;
+    int found;
+};
+
+static int attr_cb(const struct nlattr *a, void *data)
+{
+    struct sl_diag_sock *s = data;
+    if (mnl_attr_get_type(a) == INET_DIAG_INFO &&
+        mnl_attr_get_payload_len(a) >= offsetof(struct tcp_info, tcpi_last_ack_recv) + 4) {
+        const struct tcp_info *ti = mnl_attr_get_payload(a);
+        s->has_info = 1;
+        s->last_data_recv_ms = ti->tcpi_last_data_recv;
+        s->last_ack_recv_ms = ti->tcpi_last_ack_recv;
+    }
+    return MNL_CB_OK;
+}
+
+static int msg_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct reply *r = data;
+    const struct inet_diag_msg *m = mnl_nlmsg_get_payload(nlh);
+    struct sl_diag_sock s = { 0 };
+    if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
+        return MNL_CB_OK;
+    s.ino = m->idiag_inode;
+    s.family = m->idiag_family;
+    s.state = m->idiag_state;
+    s.sport = ntohs(m->id.idiag_sport);
+    s.dport = ntohs(m->id.idiag_dport);
+    memcpy(s.src, m->id.idiag_src, sizeof(s.src));
+    memcpy(s.dst, m->id.idiag_dst, sizeof(s.dst));
+    mnl_attr_parse(nlh, sizeof(*m), attr_cb, &s);
+    r->found = 1;
+    if (r->one)
+        *r->one = s;
+    else
+        r->fn(&s, r->arg);
+    return MNL_CB_OK;
+}
+
+/* Send one request; read replies until the dump ends (or the one reply of a
+ * lookup). An exact lookup that finds nothing answers ENOENT: not an error. */
+static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
+                   struct reply *r)
+{
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf);
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    nlh->nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
+    nlh->nlmsg_seq = ++d->seq;
+    memcpy(mnl_nlmsg_put_extra_header(nlh, sizeof(*req)), req, sizeof(*req));
+    if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0)
+        return -1;
+    for (;;) {
+        ssize_t n = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        int rc = mnl_cb_run(d->buf, (size_t)n, d->seq, d->portid, msg_cb, r);
+        if (rc == MNL_CB_ERROR)
+            return !dump && errno == ENOENT ? 0 : -1;
+        if (rc == MNL_CB_STOP || !dump)
+            return 0;
+    }
+}
+
+int sl_diag_dump(struct sl_diag *d, int family, int protocol, uint32_t states,
+                 void (*fn)(const struct sl_diag_sock *s, void *arg), void *arg)
+{
+    struct inet_diag_req_v2 req = {
+        .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol,
+        .idiag_states = states,
+        .idiag_ext = protocol == IPPROTO_TCP ? 1 << (INET_DIAG_INFO - 1) : 0,
+    };
+    struct reply r = { .fn = fn, .arg = arg };
+    return request(d, &req, 1, &r);
+}
+
+int sl_diag_lookup(struct sl_diag *d, const struct sockaddr_in6 *local,
+                   const struct sockaddr_in6 *peer, struct sl_diag_sock *out)
+{
+    struct inet_diag_req_v2 req = {
+        .sdiag_family = (uint8_t)local->sin6_family, .sdiag_protocol = IPPROTO_TCP,
+        .idiag_states = ~0u, .idiag_ext = 1 << (INET_DIAG_INFO - 1),
+    };
+    req.id.idiag_cookie[0] = req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    if (local->sin6_family == AF_INET) {
+        const struct sockaddr_in *l = (const void *)local, *p = (const void *)peer;
+        req.id.idiag_sport = l->sin_port;
+        req.id.idiag_dport = p->sin_port;
+        req.id.idiag_src[0] = l->sin_addr.s_addr;
+        req.id.idiag_dst[0] = p->sin_addr.s_addr;
+    } else {
+        req.id.idiag_sport = local->sin6_port;
+        req.id.idiag_dport = peer->sin6_port;
+        memcpy(req.id.idiag_src, &local->sin6_addr, 16);
+        memcpy(req.id.idiag_dst, &peer->sin6_addr, 16);
+    }
+    struct reply r = { .one = out };
+    if (request(d, &req, 0, &r) != 0)
+        return -1;
+    return r.found;
+}
+
+void sl_diag_format(const struct sl_diag_sock *s, int peer, char *buf, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    const uint32_t *addr = peer ? s->dst : s->src;
+    unsigned port = peer ? s->dport : s->sport;
+    inet_ntop(s->family, addr, ip, sizeof(ip));
+    if (s->family == AF_INET6)
+        snprintf(buf, size, "[%s]:%u", ip, port);
+    else
+        snprintf(buf, size, "%s:%u", ip, port);
+}

@@ -1,0 +1,44 @@
+/* sockdiag.h -- sock_diag (NETLINK_SOCK_DIAG) over libmnl: dumps of the TCP
+ * or UDP sockets in some states, and exact lookups by address. The watcher
+ * process and `sockleak scan` both ask the kernel through this module. */
+#ifndef SL_SOCKDIAG_H
+#define SL_SOCKDIAG_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+struct sl_diag;         /* one netlink socket, made in the caller's netns */
+
+/* One socket as the kernel describes it. */
+struct sl_diag_sock {
+    uint64_t ino;
+    int family;                 /* AF_INET or AF_INET6 */
+    int state;                  /* TCP_ESTABLISHED ... (UDP: 1 connected, 7 not) */
+    uint16_t sport, dport;      /* host order */
+    uint32_t src[4], dst[4];    /* network order, as in struct inet_diag_sockid */
+    int has_info;               /* tcp_info came with it (TCP dumps) */
+    uint32_t last_ack_recv_ms;  /* since the peer's last segment (its FIN in CLOSE_WAIT) */
+    uint32_t last_data_recv_ms;
+};
+
+/* Open a sock_diag socket; NULL with errno set. */
+struct sl_diag *sl_diag_open(void);
+void sl_diag_close(struct sl_diag *d);
+
+/* Every socket of family/protocol (IPPROTO_TCP or IPPROTO_UDP) in the
+ * network namespace whose state is in the mask (1 << TCP_CLOSE_WAIT, ...;
+ * ~0u: all). TCP replies carry tcp_info. fn is called once per socket.
+ * Returns 0, or -1 with errno set. */
+int sl_diag_dump(struct sl_diag *d, int family, int protocol, uint32_t states,
+                 void (*fn)(const struct sl_diag_sock *s, void *arg), void *arg);
+
+/* The TCP socket with exactly these addresses (sockaddr_in or
+ * sockaddr_in6 in both). Returns 1 and fills out, 0 when there is none,
+ * -1 with errno set when the request failed. */
+int sl_diag_lookup(struct sl_diag *d, const struct sockaddr_in6 *local,
+                   const struct sockaddr_in6 *peer, struct sl_diag_sock *out);
+
+/* Format s's local (peer = 0) or peer address as "1.2.3.4:80" / "[::1]:80". */
+void sl_diag_format(const struct sl_diag_sock *s, int peer, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,153 @@
+/* watch_fin.c -- peers' FINs. The host's epoll set wakes us when a watched
+ * socket's peer hangs up; the FIN's time comes from the kernel (tcp_info's
+ * last_ack_recv: in CLOSE_WAIT the peer's last segment is its FIN), and a
+ * socket still open and still in CLOSE_WAIT at FIN + grace_ms is reported
+ * live, once. */
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "runtime.h"
+#include "watchproc.h"
+
+/* A jiffy at HZ=250: tcp_info's ages are whole jiffies, so the FIN is at
+ * most this much older than they say. */
+#define JIFFY_NS (4 * WP_NS_PER_MS)
+
+struct pending {
+    uint32_t id, gen;
+    uint64_t ino;
+    int64_t woken_ns;       /* when its event came (the FIN was no later) */
+    int64_t fin_ns;         /* 0 until the kernel said */
+};
+
+static struct pending *pend;
+static size_t npend, cap;
+
+void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
+{
+    struct sl_live_sock *e = wp_entry(id, gen);
+    if (e == NULL || (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & SL_LIVE_REPORTED))
+        return;
+    for (size_t i = 0; i < npend; i++)
+        if (pend[i].id == id && pend[i].gen == gen)
+            return;
+    if (npend == cap) {
+        size_t c = cap ? cap * 2 : 64;
+        struct pending *v = realloc(pend, c * sizeof(*v));
+        if (v == NULL)
+            return;
+        pend = v;
+        cap = c;
+    }
+    pend[npend++] = (struct pending){ .id = id, .gen = gen, .ino = e->ino, .woken_ns = now };
+}
+
+/* This round's CLOSE_WAIT sockets of the namespace, by inode. */
+struct cw_list {
+    struct sl_diag_sock *v;
+    size_t n, cap;
+};
+
+static void collect(const struct sl_diag_sock *s, void *arg)
+{
+    struct cw_list *l = arg;
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 64;
+        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
+        if (v == NULL)
+            return;
+        l->v = v;
+        l->cap = c;
+    }
+    l->v[l->n++] = *s;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
+    return x < y ? -1 : x > y;
+}
+
+static int list_close_wait(struct cw_list *l)
+{
+    uint32_t states = 1u << TCP_CLOSE_WAIT;
+    l->n = 0;
+    if (wp.diag == NULL || sl_diag_dump(wp.diag, AF_INET, IPPROTO_TCP, states, collect, l) != 0 ||
+        sl_diag_dump(wp.diag, AF_INET6, IPPROTO_TCP, states, collect, l) != 0)
+        return -1;
+    qsort(l->v, l->n, sizeof(*l->v), cmp_ino);
+    return 0;
+}
+
+static const struct sl_diag_sock *find(const struct cw_list *l, uint64_t ino)
+{
+    struct sl_diag_sock key = { .ino = ino };
+    return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_ino) : NULL;
+}
+
+/* Report one socket past its grace; it is still open and in CLOSE_WAIT. */
+static void report(struct sl_live_sock *e, const struct pending *p,
+                   const struct sl_diag_sock *d, int64_t now)
+{
+    int fds[SL_LEAK_MAX_FDS];
+    struct sl_leak leak;
+    int nfds = wp_host_fds(p->ino, fds, SL_LEAK_MAX_FDS);
+    if (nfds == 0 || (e->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited))
+        return;
+    wp_describe(e, d, fds, nfds, now, &leak);
+    leak.kind = SL_KIND_CLOSE_WAIT;
+    /* Claim it first: exactly once, even against a concurrent close. */
+    if (__atomic_fetch_or(&e->flags, SL_LIVE_REPORTED, __ATOMIC_ACQ_REL) & SL_LIVE_REPORTED)
+        return;
+    if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != p->gen || !wp_begin_write())
+        return;
+    if (sl_report_live_leak(&leak) != 0)     /* suppressed: no closed_late either */
+        __atomic_fetch_and(&e->flags, ~SL_LIVE_REPORTED, __ATOMIC_ACQ_REL);
+    wp_end_write();
+}
+
+int64_t wp_fin_check(int64_t now)
+{
+    static struct cw_list cw;
+    int64_t grace = sl_opts.grace_ms * WP_NS_PER_MS, next = INT64_MAX;
+    int listed = 0, any_due = 0, fds_read = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < npend; i++)
+        if (pend[i].fin_ns == 0 || now >= pend[i].fin_ns + grace)
+            any_due = 1;
+    if (!any_due) {
+        for (size_t i = 0; i < npend; i++)
+            if (pend[i].fin_ns + grace < next)
+                next = pend[i].fin_ns + grace;
+        return next;
+    }
+    /* One dump answers every socket of this round. */
+    listed = list_close_wait(&cw) == 0;
+    for (size_t i = 0; i < npend; i++) {
+        struct pending *p = &pend[i];
+        struct sl_live_sock *e = wp_entry(p->id, p->gen);
+        const struct sl_diag_sock *d = listed ? find(&cw, p->ino) : NULL;
+        if (e == NULL || d == NULL)
+            continue;               /* closed, reset, or not CLOSE_WAIT: done */
+        if (p->fin_ns == 0) {
+            /* Both are no earlier than the FIN: take the closer. */
+            int64_t kernel = d->has_info ? now - (int64_t)d->last_ack_recv_ms * WP_NS_PER_MS + JIFFY_NS
+                                         : p->woken_ns;
+            p->fin_ns = kernel < p->woken_ns ? kernel : p->woken_ns;
+            __atomic_store_n(&e->fin_ns, p->fin_ns, __ATOMIC_RELEASE);
+        }
+        if (now >= p->fin_ns + grace) {
+            if (!fds_read++)
+                wp_host_fds_refresh();
+            report(e, p, d, now);
+            continue;
+        }
+        if (p->fin_ns + grace < next)
+            next = p->fin_ns + grace;
+        pend[keep++] = *p;
+    }
+    npend = keep;
+    return next;
+}

@@ -1,0 +1,264 @@
+/* watch_main.c -- sockleak-watcher: the process that watches one program
+ * under the shim (see live_host.c). It waits on the program's epoll set of
+ * TCP sockets, so it sleeps until a peer's FIN arrives or a deadline falls
+ * due; it exits when the program exits or execs. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "runtime.h"
+#include "stackdepot.h"
+#include "symbolize.h"
+#include "watchproc.h"
+
+struct wp_state wp;
+static char opts_buf[SL_LIVE_OPTIONS];
+
+int64_t wp_now(void)
+{
+    return sl_now_ns();
+}
+
+int wp_begin_write(void)
+{
+    __atomic_store_n(&wp.r->busy, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&wp.r->stopping, __ATOMIC_SEQ_CST)) {
+        __atomic_store_n(&wp.r->busy, 0, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    return 1;
+}
+
+void wp_end_write(void)
+{
+    __atomic_store_n(&wp.r->busy, 0, __ATOMIC_SEQ_CST);
+}
+
+struct sl_live_sock *wp_entry(uint32_t id, uint32_t gen)
+{
+    if (id == 0 || id >= SL_LIVE_MAX_SOCKS)
+        return NULL;
+    struct sl_live_sock *e = &wp.r->socks[id];
+    uint32_t now = __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE);
+    return (now & 1) && (gen == 0 || now == gen) ? e : NULL;
+}
+
+/* ---- the host's fds, by inode ---- */
+
+struct fd_ino {
+    uint64_t ino;
+    int fd;
+};
+static struct fd_ino *fdmap;
+static size_t fdmap_n, fdmap_cap;
+
+static int cmp_fd_ino(const void *a, const void *b)
+{
+    const struct fd_ino *x = a, *y = b;
+    if (x->ino != y->ino)
+        return x->ino < y->ino ? -1 : 1;
+    return x->fd - y->fd;
+}
+
+void wp_host_fds_refresh(void)
+{
+    char path[64], link[64], name[340];
+    snprintf(path, sizeof(path), "/proc/%d/fd", wp.host_pid);
+    fdmap_n = 0;
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        unsigned long long ino;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(name, sizeof(name), "%s/%s", path, de->d_name);
+        ssize_t n = readlink(name, link, sizeof(link) - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        if (sscanf(link, "socket:[%llu]", &ino) != 1)
+            continue;
+        if (fdmap_n == fdmap_cap) {
+            size_t cap = fdmap_cap ? fdmap_cap * 2 : 256;
+            struct fd_ino *v = realloc(fdmap, cap * sizeof(*v));
+            if (v == NULL)
+                break;
+            fdmap = v;
+            fdmap_cap = cap;
+        }
+        fdmap[fdmap_n++] = (struct fd_ino){ ino, atoi(de->d_name) };
+    }
+    closedir(d);
+    qsort(fdmap, fdmap_n, sizeof(*fdmap), cmp_fd_ino);
+}
+
+int wp_host_fds(uint64_t ino, int *fds, int max)
+{
+    size_t lo = 0, hi = fdmap_n;
+    int n = 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (fdmap[mid].ino < ino)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < fdmap_n && fdmap[lo].ino == ino && n < max; lo++)
+        fds[n++] = fdmap[lo].fd;
+    return n;
+}
+
+/* ---- describing a socket ---- */
+
+void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
+                 const int *fds, int nfds, int64_t now, struct sl_leak *out)
+{
+    int64_t fin = __atomic_load_n(&e->fin_ns, __ATOMIC_RELAXED);
+    memset(out, 0, sizeof(*out));
+    out->pid = wp.host_pid;
+    out->nfds = nfds < SL_LEAK_MAX_FDS ? nfds : SL_LEAK_MAX_FDS;
+    memcpy(out->fds, fds, (size_t)out->nfds * sizeof(int));
+    out->origin = e->origin;
+    out->family = e->family;
+    out->type = e->type;
+    out->protocol = e->protocol;
+    out->stack_id = e->stack_id;
+    out->age_ms = (now - e->created_ns) / WP_NS_PER_MS;
+    out->tcp_state = -1;
+    out->fin_age_ms = fin ? (now - fin) / WP_NS_PER_MS : -1;
+    out->kind = SL_KIND_OPEN_AT_EXIT;
+    if (d == NULL)
+        return;
+    out->tcp_state = d->state;
+    sl_diag_format(d, 0, out->local, sizeof(out->local));
+    out->has_local = 1;
+    if (d->state != 10 /* TCP_LISTEN */) {
+        sl_diag_format(d, 1, out->peer, sizeof(out->peer));
+        out->has_peer = 1;
+    }
+    if (d->state == 8 /* CLOSE_WAIT */ || d->state == 9 /* LAST_ACK */ || d->state == 11) {
+        out->kind = SL_KIND_CLOSE_WAIT;
+        if (!fin && d->has_info)
+            out->fin_age_ms = d->last_ack_recv_ms;
+    }
+}
+
+/* ---- the loop ---- */
+
+static void warn_cb(const char *msg)
+{
+    (void)msg;      /* the host already said it */
+}
+
+static int setup(void)
+{
+    struct stat st;
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);   /* only SIGKILL ends it early */
+    prctl(PR_SET_NAME, "sockleak-watch");
+    if (fstat(SL_LIVE_FD_REGION, &st) != 0 || (size_t)st.st_size < SL_LIVE_REGION_BYTES)
+        return -1;
+    void *p = mmap(NULL, SL_LIVE_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   SL_LIVE_FD_REGION, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    wp.r = p;
+    if (wp.r->magic != SL_LIVE_MAGIC || wp.r->version != SL_LIVE_VERSION)
+        return -1;
+    wp.host_pid = wp.r->host_pid;
+    if (sl_stack_attach(SL_LIVE_FD_STACKS) != 0)
+        return -1;
+    char spec[SL_LIVE_OPTIONS];
+    memcpy(spec, wp.r->options, sizeof(spec));
+    spec[sizeof(spec) - 1] = '\0';
+    sl_options_parse(&sl_opts, spec, opts_buf, sizeof(opts_buf), warn_cb);
+    sl_in_shim = 1;
+    sl_out_set_pid(wp.host_pid);
+    sl_symbolize_set_pid(wp.host_pid);
+    wp.diag = sl_diag_open();
+    struct epoll_event alive = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_ALIVE };
+    struct epoll_event wake = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_WAKE };
+    if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_ALIVE, &alive) != 0 ||
+        epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_WAKE, &wake) != 0)
+        return -1;
+    /* A stray fork child of the host (made without fork()) may hold the
+     * pipe open: the host's pidfd says when the host itself is gone. */
+    int pidfd = (int)syscall(SYS_pidfd_open, wp.host_pid, 0);
+    struct epoll_event gone = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_PIDFD };
+    if (pidfd >= 0)
+        epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, pidfd, &gone);
+    wp_peers_init();
+    wp_pressure_init();
+    return 0;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+int main(void)
+{
+    struct epoll_event ev[256];
+    if (setup() != 0)
+        return 1;
+    int64_t tick = sl_opts.scan_ms > 0 ? sl_opts.scan_ms * WP_NS_PER_MS : 0;
+    int64_t snap_every = sl_opts.snapshot_s * WP_NS_PER_S;
+    int64_t now = wp_now(), next_tick = tick ? now + tick : INT64_MAX;
+    int64_t next_snap = snap_every ? now + snap_every : INT64_MAX, next_fin = INT64_MAX;
+    for (;;) {
+        int64_t due = min64(min64(next_tick, next_snap), next_fin);
+        int timeout = -1;
+        /* Once the host is exiting, only its pipe matters. */
+        if (due != INT64_MAX && !__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE)) {
+            int64_t ms = (due - wp_now() + WP_NS_PER_MS - 1) / WP_NS_PER_MS;
+            timeout = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
+        }
+        int n = epoll_wait(SL_LIVE_FD_EPOLL, ev, 256, timeout);
+        if (n < 0 && errno != EINTR)
+            return 1;
+        now = wp_now();
+        for (int i = 0; i < n; i++) {
+            uint32_t id = (uint32_t)(ev[i].data.u64 >> 32), low = (uint32_t)ev[i].data.u64;
+            if (id != 0) {
+                wp_fin_event(id, low, now);
+            } else if (low == SL_LIVE_EV_ALIVE || low == SL_LIVE_EV_PIDFD) {
+                return 0;               /* the host exited or exec'ed */
+            } else if (low == SL_LIVE_EV_WAKE) {
+                uint64_t count;
+                if (read(SL_LIVE_FD_WAKE, &count, sizeof(count)) < 0) {
+                    /* already drained */
+                }
+                if (__atomic_exchange_n(&wp.r->snapshot_requested, 0, __ATOMIC_ACQ_REL))
+                    wp_snapshot("signal", now);
+            }
+        }
+        if (__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE))
+            continue;       /* the host is exiting: only its pipe matters now */
+        next_fin = wp_fin_check(now);
+        if (now >= next_tick) {
+            wp_pressure_check(now);
+            next_tick = now + tick;
+        }
+        if (tick)
+            next_tick = min64(next_tick, wp_peers_check(now));
+        if (now >= next_snap) {
+            wp_snapshot("periodic", now);
+            next_snap += snap_every * ((now - next_snap) / snap_every + 1);
+        }
+    }
+}

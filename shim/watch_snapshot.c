@@ -1,0 +1,109 @@
+/* watch_snapshot.c -- a running program's open sockets, counted by state,
+ * with its current CLOSE_WAIT leaks (on its snapshot signal, or every
+ * snapshot_s seconds). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "runtime.h"
+#include "sockinfo.h"
+#include "watchproc.h"
+
+struct diag_list {
+    struct sl_diag_sock *v;
+    size_t n, cap;
+};
+
+static void collect(const struct sl_diag_sock *s, void *arg)
+{
+    struct diag_list *l = arg;
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 256;
+        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
+        if (v == NULL)
+            return;
+        l->v = v;
+        l->cap = c;
+    }
+    l->v[l->n++] = *s;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
+    return x < y ? -1 : x > y;
+}
+
+static void count_state(struct sl_snapshot *snap, const char *name)
+{
+    for (int i = 0; i < snap->nstates; i++)
+        if (!strcmp(snap->states[i].name, name)) {
+            snap->states[i].count++;
+            return;
+        }
+    if (snap->nstates < SL_SNAPSHOT_STATES) {
+        strncpy(snap->states[snap->nstates].name, name, sizeof(snap->states[0].name) - 1);
+        snap->states[snap->nstates++].count = 1;
+    }
+}
+
+void wp_snapshot(const char *trigger, int64_t now)
+{
+    struct diag_list tcp = { 0 };
+    struct sl_leak *leaks = NULL;
+    size_t nleaks = 0;
+    struct sl_snapshot snap = {
+        .pid = wp.host_pid, .trigger = trigger,
+        .opened = __atomic_load_n(&wp.r->opened, __ATOMIC_RELAXED),
+        .closed = __atomic_load_n(&wp.r->closed, __ATOMIC_RELAXED),
+        .closed_first = __atomic_load_n(&wp.r->closed_first, __ATOMIC_RELAXED),
+        .time_wait = wp_in_time_wait(now),
+    };
+    if (wp.diag != NULL) {
+        sl_diag_dump(wp.diag, AF_INET, IPPROTO_TCP, ~0u, collect, &tcp);
+        sl_diag_dump(wp.diag, AF_INET6, IPPROTO_TCP, ~0u, collect, &tcp);
+        qsort(tcp.v, tcp.n, sizeof(*tcp.v), cmp_ino);
+    }
+    wp_host_fds_refresh();
+    uint32_t max = __atomic_load_n(&wp.r->max_id, __ATOMIC_ACQUIRE);
+    for (uint32_t id = 1; id < max && id < SL_LIVE_MAX_SOCKS; id++) {
+        struct sl_live_sock *e = wp_entry(id, 0);
+        int fds[SL_LEAK_MAX_FDS], nfds;
+        char fam[16], typ[16], name[40];
+        struct sl_leak l;
+        if (e == NULL || (nfds = wp_host_fds(e->ino, fds, SL_LEAK_MAX_FDS)) == 0)
+            continue;
+        struct sl_diag_sock key = { .ino = e->ino };
+        const struct sl_diag_sock *d = tcp.n && e->type == SOCK_STREAM &&
+                                       (e->family == AF_INET || e->family == AF_INET6)
+            ? bsearch(&key, tcp.v, tcp.n, sizeof(key), cmp_ino) : NULL;
+        wp_describe(e, d, fds, nfds, now, &l);
+        snap.sockets++;
+        if (l.tcp_state >= 0) {
+            count_state(&snap, sl_tcp_state_name(l.tcp_state));
+        } else {
+            snprintf(name, sizeof(name), "%s/%s", sl_family_name(l.family, fam, sizeof(fam)),
+                     sl_type_name(l.type, typ, sizeof(typ)));
+            count_state(&snap, name);
+        }
+        if (l.kind != SL_KIND_CLOSE_WAIT) {
+            snap.open++;
+            continue;
+        }
+        snap.close_wait++;
+        if (e->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited)
+            continue;
+        struct sl_leak *v = realloc(leaks, (nleaks + 1) * sizeof(*v));
+        if (v != NULL) {
+            leaks = v;
+            leaks[nleaks++] = l;
+        }
+    }
+    if (wp_begin_write()) {
+        sl_report_snapshot(&snap, leaks, nleaks);
+        wp_end_write();
+    }
+    free(leaks);
+    free(tcp.v);
+}

@@ -1,0 +1,66 @@
+/* watchproc.h -- the watcher process (sockleak-watcher), started by a
+ * program under the shim (live_host.c): how its rooms talk to each other.
+ *   watch_main.c      the loop: epoll waits, timers, the host's fds
+ *   watch_fin.c       peers' FINs: CLOSE_WAIT after grace_ms -> live leak
+ *   watch_peers.c     connections closed here first: peer_not_closing
+ *   watch_pressure.c  closed-first rates: port_pressure, TIME_WAIT counts
+ *   watch_snapshot.c  snapshots (on signal, periodic)
+ * It reads the host's published sockets (live.h) and stacks, asks the kernel
+ * (sock_diag) about TCP state, and writes events as the host would. */
+#ifndef SL_WATCHPROC_H
+#define SL_WATCHPROC_H
+
+#include <stdint.h>
+
+#include "live.h"
+#include "report.h"
+#include "sockdiag.h"
+
+#define WP_NS_PER_MS 1000000LL
+#define WP_NS_PER_S  1000000000LL
+
+struct wp_state {
+    struct sl_live_shared *r;   /* the host's region */
+    int host_pid;
+    struct sl_diag *diag;       /* NULL: sock_diag unavailable */
+};
+extern struct wp_state wp;
+
+int64_t wp_now(void);
+
+/* Around every event write: 0 when the host has begun its exit report (then
+ * write nothing); wp_end_write after writing. */
+int wp_begin_write(void);
+void wp_end_write(void);
+
+/* The host's fds that refer to socket inode ino (ascending); returns how
+ * many were stored in fds (at most max). Reads /proc/HOSTPID/fd once per
+ * wp_host_fds_refresh(). */
+void wp_host_fds_refresh(void);
+int wp_host_fds(uint64_t ino, int *fds, int max);
+
+/* The entry of record id if it is still open with generation gen. */
+struct sl_live_sock *wp_entry(uint32_t id, uint32_t gen);
+
+/* Describe a tracked socket as a leak, from its entry and, for TCP, what
+ * sock_diag says (d may be NULL). */
+void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
+                 const int *fds, int nfds, int64_t now, struct sl_leak *out);
+
+/* watch_fin.c */
+void wp_fin_event(uint32_t id, uint32_t gen, int64_t now);
+int64_t wp_fin_check(int64_t now);          /* next deadline, INT64_MAX: none */
+
+/* watch_peers.c */
+int64_t wp_peers_check(int64_t now);        /* next deadline */
+void wp_peers_init(void);
+
+/* watch_pressure.c */
+void wp_pressure_init(void);
+void wp_pressure_check(int64_t now);
+uint64_t wp_in_time_wait(int64_t now);
+
+/* watch_snapshot.c */
+void wp_snapshot(const char *trigger, int64_t now);
+
+#endif
