@@ -70,13 +70,16 @@ static int cmp_ino(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int list_close_wait(struct cw_list *l)
+/* Lists CLOSE_WAIT sockets; *asked is a time no earlier than the kernel's
+ * answers (their ages count back from it). */
+static int list_close_wait(struct cw_list *l, int64_t *asked)
 {
     uint32_t states = 1u << TCP_CLOSE_WAIT;
     l->n = 0;
     if (wp.diag == NULL || sl_diag_dump(wp.diag, AF_INET, IPPROTO_TCP, states, collect, l) != 0 ||
         sl_diag_dump(wp.diag, AF_INET6, IPPROTO_TCP, states, collect, l) != 0)
         return -1;
+    *asked = wp_now();
     qsort(l->v, l->n, sizeof(*l->v), cmp_ino);
     return 0;
 }
@@ -124,7 +127,8 @@ int64_t wp_fin_check(int64_t now)
         return next;
     }
     /* One dump answers every socket of this round. */
-    listed = list_close_wait(&cw) == 0;
+    int64_t asked = now;
+    listed = list_close_wait(&cw, &asked) == 0;
     for (size_t i = 0; i < npend; i++) {
         struct pending *p = &pend[i];
         struct sl_live_sock *e = wp_entry(p->id, p->gen);
@@ -133,7 +137,7 @@ int64_t wp_fin_check(int64_t now)
             continue;               /* closed, reset, or not CLOSE_WAIT: done */
         if (p->fin_ns == 0) {
             /* Both are no earlier than the FIN: take the closer. */
-            int64_t kernel = d->has_info ? now - (int64_t)d->last_ack_recv_ms * WP_NS_PER_MS + JIFFY_NS
+            int64_t kernel = d->has_info ? asked - (int64_t)d->last_ack_recv_ms * WP_NS_PER_MS + JIFFY_NS
                                          : p->woken_ns;
             p->fin_ns = kernel < p->woken_ns ? kernel : p->woken_ns;
             __atomic_store_n(&e->fin_ns, p->fin_ns, __ATOMIC_RELEASE);

@@ -2,6 +2,7 @@
 socket after grace_ms (once), closed_late when the program closes it after
 all, snapshots by signal and by period, a fork child's own leak, peers that
 never close, and port pressure from connection churn."""
+import errno
 import json
 import os
 import signal
@@ -259,3 +260,77 @@ class TestPeers(LiveTestCase):
         self.assertEqual([e for e in rep.events if e.get("event") == "port_pressure"], [],
                          rep.describe())
         self.assertSummary(rep, closed_first=12)
+
+
+class TestNoThreadTax(LiveTestCase):
+    def test_live_single_threaded_program_stays_single_threaded(self):
+        """A program that never creates a thread stays single-threaded under
+        the shim with default options while live detection runs: one entry in
+        /proc/self/task, unshare(CLONE_NEWUSER) answers as it does without
+        the shim, and the watcher process never shows in waitpid(-1) or as a
+        SIGCHLD."""
+        plain = self.run_shim([prog("single_thread"), 300], preload=False)
+        self.assertEqual(plain.returncode, 0, plain.describe())
+        without = plain.json_lines()[0]
+        for options in ({}, live_options()):
+            with self.subTest(options=options):
+                self.use_subdir("grace" if options else "default")
+                run = self.run_shim([prog("single_thread"), 800], options)
+                self.assertEqual(run.returncode, 0, run.describe())
+                seen = run.json_lines()[0]
+                self.assertEqual(seen["tasks"], 1, run.describe())
+                self.assertEqual(seen["unshare_errno"], without["unshare_errno"], run.describe())
+                self.assertEqual(seen["wait_errno"], errno.ECHILD, run.describe())
+                self.assertEqual(seen["sigchld"], 0, run.describe())
+                lives = [l for l in run.report.leaks if l.get("when") == "live"]
+                # With a short grace the watcher reports the leak meanwhile.
+                self.assertEqual(len(lives), 1 if options else 0, run.report.describe())
+
+
+class TestLatency(LiveTestCase):
+    def latency_ms(self, argv):
+        """Start argv (it connects to a closing server), and return how long
+        after the server hung up its live report came, and the report."""
+        with ClosingServer() as server:
+            p = self.start([prog("live_block"), server.port] + argv, live_options())
+            fd = self.first_line(p)["fd"]
+            while server.accepted < 1:      # the server closes, then counts
+                time.sleep(0.002)
+            hung_up = time.monotonic()
+            live, seen = self.wait_event(p.pid, is_live_leak)
+            self.finish(p)
+        self.assertEqual(live["fd"], fd)
+        return (seen - hung_up) * 1000, live
+
+    def test_live_report_at_fin_plus_grace_however_the_program_waits(self):
+        """With default scan settings the live report comes at FIN + grace_ms,
+        never before and at most 300 ms after, whether the program is blocked
+        in select, epoll_wait or a sleep, or busy, with one or two threads."""
+        for mode in ("select", "epoll", "sleep", "busy"):
+            for threads in (1, 2):
+                with self.subTest(mode=mode, threads=threads):
+                    self.use_subdir("%s%d" % (mode, threads))
+                    waited, live = self.latency_ms([mode, threads, 1200])
+                    self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
+                    self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
+                    self.assertGreaterEqual(live["fin_age_ms"], GRACE_MS)
+
+    def test_live_fin_time_comes_from_the_kernel(self):
+        """A connection whose peer hung up before the program accepted it is
+        reported at the FIN's time + grace_ms (the kernel's tcp_info), not at
+        the time the program took it + grace_ms."""
+        accept_ms = GRACE_MS - 20
+        p = self.start([prog("live_block"), 0, "sleep", 1, 1500, accept_ms], live_options())
+        port = self.first_line(p)["port"]
+        c = socket.create_connection(("127.0.0.1", port))
+        c.close()
+        hung_up = time.monotonic()
+        fd = self.first_line(p)["fd"]
+        live, seen = self.wait_event(p.pid, is_live_leak)
+        self.finish(p)
+        waited = (seen - hung_up) * 1000
+        self.assertEqual(live["fd"], fd)
+        self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
+        # Counted from the accept it would come accept_ms later than this.
+        self.assertLess(waited, GRACE_MS + min(SLACK_MS, accept_ms), json.dumps(live))
+        self.assertFrame(live, "late_accept", "live_block.c")
