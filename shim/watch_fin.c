@@ -9,7 +9,11 @@
 #include <sys/socket.h>
 
 #include "runtime.h"
+#include "stackdepot.h"
+#include "symbolize.h"
 #include "watchproc.h"
+
+#define RETRY_NS (50 * WP_NS_PER_MS)     /* sock_diag failed: ask again */
 
 /* A jiffy at HZ=250: tcp_info's ages are whole jiffies, so the FIN is at
  * most this much older than they say. */
@@ -24,6 +28,18 @@ struct pending {
 
 static struct pending *pend;
 static size_t npend, cap;
+
+/* Symbolize the stack now, while grace_ms runs: reading a module's DWARF
+ * the first time takes tens of milliseconds, and the report must come on
+ * time. */
+static void warm_stack(uint32_t stack_id)
+{
+    const uintptr_t *pcs;
+    struct sl_frame frames[8];
+    unsigned n = sl_stack_get(stack_id, &pcs);
+    for (unsigned i = 0; i < n; i++)
+        sl_symbolize(pcs[i], frames, 8);
+}
 
 void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
 {
@@ -42,6 +58,7 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
         cap = c;
     }
     pend[npend++] = (struct pending){ .id = id, .gen = gen, .ino = e->ino, .woken_ns = now };
+    warm_stack(e->stack_id);
 }
 
 /* This round's CLOSE_WAIT sockets of the namespace, by inode. */
@@ -115,7 +132,7 @@ int64_t wp_fin_check(int64_t now)
 {
     static struct cw_list cw;
     int64_t grace = sl_opts.grace_ms * WP_NS_PER_MS, next = INT64_MAX;
-    int listed = 0, any_due = 0, fds_read = 0;
+    int listed, any_due = 0, fds_read = 0;
     size_t keep = 0;
     for (size_t i = 0; i < npend; i++)
         if (pend[i].fin_ns == 0 || now >= pend[i].fin_ns + grace)
@@ -129,10 +146,12 @@ int64_t wp_fin_check(int64_t now)
     /* One dump answers every socket of this round. */
     int64_t asked = now;
     listed = list_close_wait(&cw, &asked) == 0;
+    if (!listed)
+        return now + RETRY_NS;      /* keep every pending socket for the retry */
     for (size_t i = 0; i < npend; i++) {
         struct pending *p = &pend[i];
         struct sl_live_sock *e = wp_entry(p->id, p->gen);
-        const struct sl_diag_sock *d = listed ? find(&cw, p->ino) : NULL;
+        const struct sl_diag_sock *d = find(&cw, p->ino);
         if (e == NULL || d == NULL)
             continue;               /* closed, reset, or not CLOSE_WAIT: done */
         if (p->fin_ns == 0) {
