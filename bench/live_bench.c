@@ -1,0 +1,521 @@
+/* live_bench.c -- what the shim costs a program with default options (live
+ * detection on), against the same program without it: 5 interleaved pairs,
+ * medians, side by side, with the issue's bars:
+ *   recv/read loop (one thread, TCP loopback)      cost   <= 1.02x
+ *   TCP ping-pong between two processes            cost   <= 1.02x
+ *   connect/accept/close churn                      cost   <= 1.05x
+ *   an epoll keep-alive server (ka_server), req/s   rate   >= 0.98x
+ * then the idle cost of 10,000 idle connections (CPU per minute of the
+ * program and its watcher) and their memory over an hour of housekeeping
+ * ticks (simulated with scan_ms=1).
+ *
+ *   live_bench LIB KA_SERVER [pairs [idle connections]]
+ *
+ * Costs are CPU time (user + system) per operation, so other load on the
+ * machine counts less; the keep-alive figure is requests per wall second of
+ * a client (without the shim) driving 16 connections. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FIGURE_S   1.0
+#define KA_CONNS   16
+#define KA_S       1.5
+#define IDLE_S     20
+#define RSS_S      5        /* 5000 ticks at scan_ms=1: 1.4 hours of default ticks */
+
+extern char **environ;
+static const char *lib, *ka_server;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "live_bench: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+static double wall_s(void) { return clock_s(CLOCK_MONOTONIC); }
+
+static int listener(int *port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(l, 4096) != 0 ||
+        getsockname(l, (struct sockaddr *)&a, &len) != 0)
+        die("listen");
+    *port = ntohs(a.sin_port);
+    return l;
+}
+
+static int dial(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) != 0)
+        die("connect");
+    return c;
+}
+
+static void full(ssize_t (*io)(int, void *, size_t), int fd, char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = io(fd, buf, n);
+        if (r <= 0)
+            die("short i/o");
+        buf += r;
+        n -= (size_t)r;
+    }
+}
+
+static ssize_t do_read(int fd, void *b, size_t n) { return read(fd, b, n); }
+static ssize_t do_recv(int fd, void *b, size_t n) { return recv(fd, b, n, 0); }
+static ssize_t do_write(int fd, void *b, size_t n) { return write(fd, b, n); }
+
+/* ---- figures, run in a child with or without the shim ---- */
+
+/* ns of CPU per send+recv+send+read round on one TCP connection, one thread. */
+static double recv_read(void)
+{
+    char buf[64] = { 0 };
+    int port, l = listener(&port), a = dial(port), b = accept(l, NULL, NULL);
+    long rounds = 0;
+    double t0 = cpu_s(), t;
+    do {
+        for (int i = 0; i < 256; i++) {
+            full(do_write, a, buf, sizeof(buf));
+            full(do_recv, b, buf, sizeof(buf));
+            full(do_write, b, buf, sizeof(buf));
+            full(do_read, a, buf, sizeof(buf));
+        }
+        rounds += 256;
+    } while ((t = cpu_s()) - t0 < FIGURE_S);
+    close(a); close(b); close(l);
+    return (t - t0) * 1e9 / (double)rounds;
+}
+
+/* ns of CPU (both processes) per 64-byte round trip between two processes. */
+static double pingpong(void)
+{
+    char buf[64] = { 0 };
+    int port, l = listener(&port);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int c = dial(port);
+        for (ssize_t r; (r = read(c, buf, sizeof(buf))) > 0;)
+            full(do_write, c, buf, (size_t)r);
+        _exit(0);
+    }
+    int s = accept(l, NULL, NULL);
+    long rounds = 0;
+    double t0 = wall_s(), c0 = cpu_s();
+    do {
+        for (int i = 0; i < 256; i++) {
+            full(do_write, s, buf, sizeof(buf));
+            full(do_read, s, buf, sizeof(buf));
+        }
+        rounds += 256;
+    } while (wall_s() - t0 < FIGURE_S);
+    double mine = cpu_s() - c0;
+    struct rusage ru;
+    close(s);
+    if (wait4(pid, NULL, 0, &ru) != pid)
+        die("wait4");
+    close(l);
+    double theirs = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+                    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return (mine + theirs) * 1e9 / (double)rounds;
+}
+
+/* ns of CPU per connect+accept+close of both ends. */
+static double churn(void)
+{
+    /* The client resets (SO_LINGER 0): no TIME_WAIT, so ports never run out. */
+    struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+    int port, l = listener(&port);
+    long conns = 0;
+    double t0 = cpu_s(), t;
+    do {
+        for (int i = 0; i < 64; i++) {
+            int c = dial(port), s = accept(l, NULL, NULL);
+            if (s < 0)
+                die("accept");
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+            close(c);
+            close(s);
+        }
+        conns += 64;
+    } while ((t = cpu_s()) - t0 < FIGURE_S);
+    close(l);
+    return (t - t0) * 1e9 / (double)conns;
+}
+
+static int child_figures(void)
+{
+    printf("recv_read %.1f\n", recv_read());
+    printf("pingpong %.1f\n", pingpong());
+    printf("churn %.1f\n", churn());
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* Hold n connections to port, idle, until killed. */
+static __attribute__((noreturn)) void child_idle(int port, int n)
+{
+    for (int i = 0; i < n; i++)
+        dial(port);
+    printf("ready\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+/* ---- the parent ---- */
+
+static char **env_with(const char *preload, const char *options)
+{
+    static char pre[4096], opt[512];
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 3, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "SOCKLEAK_OPTIONS=", 17))
+            env[k++] = environ[i];
+    if (preload) {
+        snprintf(pre, sizeof(pre), "LD_PRELOAD=%s", preload);
+        env[k++] = pre;
+    }
+    if (options) {
+        snprintf(opt, sizeof(opt), "SOCKLEAK_OPTIONS=%s", options);
+        env[k++] = opt;
+    }
+    return env;
+}
+
+/* Start argv with its stdout piped to us; returns the pid. */
+static pid_t spawn(char *const argv[], char **env, FILE **out)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        die("pipe");
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(p[1], 1);
+        dup2(null, 2);      /* the shim's exit reports */
+        close(p[0]);
+        close(p[1]);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    close(p[1]);
+    *out = fdopen(p[0], "r");
+    return pid;
+}
+
+struct sample {
+    double recv_read, pingpong, churn, ka_rate;
+};
+
+static void run_figures(const char *self, int shim, struct sample *s)
+{
+    char *argv[] = { (char *)self, "figures", NULL }, line[256];
+    FILE *out;
+    pid_t pid = spawn(argv, env_with(shim ? lib : NULL, NULL), &out);
+    while (fgets(line, sizeof(line), out)) {
+        double v;
+        if (sscanf(line, "recv_read %lf", &v) == 1) s->recv_read = v;
+        if (sscanf(line, "pingpong %lf", &v) == 1) s->pingpong = v;
+        if (sscanf(line, "churn %lf", &v) == 1) s->churn = v;
+    }
+    fclose(out);
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        die("figures child failed");
+}
+
+static const char request[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+#define REPLY_LEN 64    /* strlen of ka_server.c's reply */
+
+/* Requests per wall second a client without the shim gets from ka_server. */
+static void run_keepalive(int shim, struct sample *s)
+{
+    char *argv[] = { (char *)ka_server, NULL }, line[256], buf[REPLY_LEN * 4];
+    FILE *out;
+    int port = 0, fds[KA_CONNS], got[KA_CONNS] = { 0 }, ep = epoll_create1(0);
+    pid_t pid = spawn(argv, env_with(shim ? lib : NULL, NULL), &out);
+    if (!fgets(line, sizeof(line), out) || sscanf(line, "{\"port\":%d}", &port) != 1)
+        die("ka_server did not start");
+    for (int i = 0; i < KA_CONNS; i++) {
+        fds[i] = dial(port);
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
+        full(do_write, fds[i], (char *)request, sizeof(request) - 1);
+    }
+    long done = 0;
+    double t0 = wall_s(), t;
+    struct epoll_event evs[KA_CONNS];
+    while ((t = wall_s()) - t0 < KA_S) {
+        int n = epoll_wait(ep, evs, KA_CONNS, 1000);
+        for (int i = 0; i < n; i++) {
+            int k = (int)evs[i].data.u32;
+            ssize_t r = read(fds[k], buf, sizeof(buf));
+            if (r <= 0)
+                die("ka_server closed");
+            got[k] += (int)r;
+            while (got[k] >= REPLY_LEN) {
+                got[k] -= REPLY_LEN;
+                done++;
+                full(do_write, fds[k], (char *)request, sizeof(request) - 1);
+            }
+        }
+    }
+    for (int i = 0; i < KA_CONNS; i++)
+        close(fds[i]);
+    close(ep);
+    while (fgets(line, sizeof(line), out))
+        ;
+    fclose(out);
+    waitpid(pid, NULL, 0);
+    s->ka_rate = (double)done / (t - t0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- idle connections: the program's and its watcher's CPU and memory ---- */
+
+static long long task_cpu_ns(int pid)
+{
+    char path[400], dpath[64];
+    long long total = 0;
+    snprintf(dpath, sizeof(dpath), "/proc/%d/task", pid);
+    DIR *d = opendir(dpath);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        long long ns;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/schedstat", dpath, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f && fscanf(f, "%lld", &ns) == 1)
+            total += ns;
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+static long rss_kb(int pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* The watcher process of host: it maps the host's sockleak-live memfd. */
+static int watcher_of(int host)
+{
+    char path[128], link[256];
+    struct stat region = { 0 }, st;
+    snprintf(path, sizeof(path), "/proc/%d/fd", host);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        char p[420];
+        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+        ssize_t n = readlink(p, link, sizeof(link) - 1);
+        if (n > 0 && (link[n] = '\0', strstr(link, "memfd:sockleak-live")))
+            stat(p, &region);
+    }
+    if (d)
+        closedir(d);
+    if (region.st_ino == 0)
+        return -1;
+    d = opendir("/proc");
+    int found = -1;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL && found < 0;) {
+        int pid = atoi(e->d_name);
+        snprintf(path, sizeof(path), "/proc/%d/fd/3", pid);
+        if (pid > 0 && pid != host && stat(path, &st) == 0 && st.st_ino == region.st_ino &&
+            st.st_dev == region.st_dev)
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Hold n idle connections in a program under the shim; returns its pid
+ * (peer: the process holding the other ends). */
+static int start_idle(const char *self, int n, const char *options, pid_t *peer)
+{
+    int port, l = listener(&port);
+    *peer = fork();
+    if (*peer == 0) {
+        for (int i = 0; i < n; i++)
+            if (accept(l, NULL, NULL) < 0)
+                die("accept");
+        for (;;)
+            pause();
+    }
+    close(l);
+    char portstr[16], nstr[16], line[64], *argv[] = { (char *)self, "idle", portstr, nstr, NULL };
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    snprintf(nstr, sizeof(nstr), "%d", n);
+    FILE *out;
+    pid_t pid = spawn(argv, env_with(lib, options), &out);
+    if (!fgets(line, sizeof(line), out) || strncmp(line, "ready", 5))
+        die("idle program did not start");
+    fclose(out);
+    return pid;
+}
+
+static void stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void idle_figures(const char *self, int n)
+{
+    pid_t peer, host = start_idle(self, n, NULL, &peer);
+    sleep_s(2);
+    int w = watcher_of(host);
+    long long h0 = task_cpu_ns(host), w0 = w > 0 ? task_cpu_ns(w) : 0;
+    sleep_s(IDLE_S);
+    long long h1 = task_cpu_ns(host), w1 = w > 0 ? task_cpu_ns(w) : 0;
+    double per_min = 60.0 / IDLE_S / 1e6;
+    printf("\n%d idle connections, default options, %d s:\n", n, IDLE_S);
+    printf("  program %.2f ms CPU/min, watcher process %s%.2f ms CPU/min; total %.2f ms/min"
+           "  (bar <= 10): %s\n", (double)(h1 - h0) * per_min, w > 0 ? "" : "(none) ",
+           (double)(w1 - w0) * per_min, (double)(h1 - h0 + w1 - w0) * per_min,
+           (double)(h1 - h0 + w1 - w0) * per_min <= 10 ? "PASS" : "FAIL");
+    stop(host);
+    stop(peer);
+
+    host = start_idle(self, n, "scan_ms=1", &peer);
+    sleep_s(1);
+    w = watcher_of(host);
+    long hr0 = rss_kb(host), wr0 = w > 0 ? rss_kb(w) : 0;
+    sleep_s(RSS_S);
+    long hr1 = rss_kb(host), wr1 = w > 0 ? rss_kb(w) : 0;
+    printf("RSS over %d s at scan_ms=1 (%d ticks, %.1f hours of default ticks):\n",
+           RSS_S, RSS_S * 1000, RSS_S * 1000 / 3600.0);
+    printf("  program %ld -> %ld kB, watcher process %ld -> %ld kB: %s\n", hr0, hr1, wr0, wr1,
+           hr1 - hr0 <= 64 && wr1 - wr0 <= 64 ? "flat" : "GROWS");
+    stop(host);
+    stop(peer);
+}
+
+static void raise_nofile(rlim_t want)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < want) {
+        r.rlim_cur = want;
+        if (r.rlim_max < want)
+            r.rlim_max = want;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "figures"))
+        return child_figures();
+    if (argc >= 4 && !strcmp(argv[1], "idle"))
+        child_idle(atoi(argv[2]), atoi(argv[3]));
+    if (argc < 3) {
+        fprintf(stderr, "usage: live_bench LIB KA_SERVER [pairs [idle connections]]\n");
+        return 2;
+    }
+    lib = argv[1];
+    ka_server = argv[2];
+    int pairs = argc > 3 ? atoi(argv[3]) : 5, idle = argc > 4 ? atoi(argv[4]) : 10000;
+    raise_nofile((rlim_t)idle + 1024);
+    signal(SIGPIPE, SIG_IGN);
+    struct sample s[2][16];
+    if (pairs > 16)
+        pairs = 16;
+    printf("bench-live: %s, default options; %d interleaved pairs, medians\n", lib, pairs);
+    for (int i = 0; i < pairs; i++) {
+        for (int k = 0; k < 2; k++) {
+            int shim = (i + k) % 2;         /* alternate which goes first */
+            run_figures(argv[0], shim, &s[shim][i]);
+            run_keepalive(shim, &s[shim][i]);
+        }
+        fprintf(stderr, ".");
+    }
+    fprintf(stderr, "\n");
+    struct { const char *label, *unit; size_t off; int cost; double bar; } rows[] = {
+        { "recv/read loop, one thread (TCP)", "ns CPU/round", offsetof(struct sample, recv_read), 1, 1.02 },
+        { "TCP ping-pong, two processes", "ns CPU/round trip", offsetof(struct sample, pingpong), 1, 1.02 },
+        { "connect/accept/close churn", "ns CPU/connection", offsetof(struct sample, churn), 1, 1.05 },
+        { "epoll keep-alive server", "req/s", offsetof(struct sample, ka_rate), 0, 0.98 },
+    };
+    printf("%-36s %14s %14s %8s  %s\n", "", "without", "with", "ratio", "bar");
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        double v[2][16], m[2];
+        for (int shim = 0; shim < 2; shim++) {
+            for (int i = 0; i < pairs; i++)
+                v[shim][i] = *(double *)((char *)&s[shim][i] + rows[r].off);
+            m[shim] = median(v[shim], pairs);
+        }
+        double ratio = m[1] / m[0];
+        int ok = rows[r].cost ? ratio <= rows[r].bar : ratio >= rows[r].bar;
+        printf("%-36s %14.1f %14.1f %7.3fx  %s %.2fx %s  (%s)\n", rows[r].label, m[0], m[1], ratio,
+               rows[r].cost ? "<=" : ">=", rows[r].bar, ok ? "PASS" : "FAIL", rows[r].unit);
+    }
+    if (idle > 0)
+        idle_figures(argv[0], idle);
+    return 0;
+}
