@@ -35,3 +35,12 @@ bench-live: $(LIVE_BENCH) $(KA_SERVER) $(LIB) $(WATCHER)
 
 BENCH_TARGETS += bench-live
 .PHONY: bench-live
+
+# bench-lang: Python create_connection (and a bare socket()+close()), Java
+# Socket and node net.connect to a local server, with and without the shim
+# (language frames recorded), medians of interleaved runs.
+bench-lang: $(LIB) $(NODE_PRELOAD)
+	python3 bench/lang_bench.py $(LIB)
+
+BENCH_TARGETS += bench-lang
+.PHONY: bench-lang

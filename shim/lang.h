@@ -37,6 +37,10 @@ int sl_lang_java_init(void);
 unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang, unsigned max);
 int sl_lang_node_init(void);
 
+/* The loaded ELF object holding pc, or NULL (JIT code, bad pc). Cheap. */
+struct link_map;
+const struct link_map *sl_lang_object_of(uintptr_t pc);
+
 /* Keep the native frames before the first pc in no ELF object (the
  * interpreter's and JIT code of a VM, whose pcs move as code compiles). */
 unsigned sl_lang_native_before_jit(const uintptr_t *pcs, unsigned n);

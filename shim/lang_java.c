@@ -30,6 +30,7 @@ unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang
 
 #include <dlfcn.h>
 #include <jvmti.h>
+#include <link.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -43,7 +44,7 @@ typedef jint (*get_vms_fn)(JavaVM **, jsize, jsize *);
 
 static struct {
     get_vms_fn get_vms;
-    void *jvm_base;              /* libjvm.so: its own threads are skipped */
+    const struct link_map *jvm;  /* libjvm.so: its own threads are skipped */
     jvmtiEnv *_Atomic jvmti;
     _Atomic int jvmti_state;     /* 0 none, 1 being made, 2 ready, 3 failed */
 } jv;
@@ -192,12 +193,6 @@ static jvmtiEnv *get_jvmti(JavaVM *vm)
     return ti;
 }
 
-static int in_object(uintptr_t pc, void *base)
-{
-    Dl_info info;
-    return base != NULL && dladdr((void *)pc, &info) != 0 && info.dli_fbase == base;
-}
-
 /* The thread's JNIEnv if it is a Java thread that may call JVMTI now:
  * not the VM's own (Attach Listener, JDWP: the caller is inside libjvm,
  * where a JVMTI call breaks the thread state), attached, in the live phase. */
@@ -208,15 +203,13 @@ static JNIEnv *java_thread(const uintptr_t *pcs, unsigned n, JavaVM **vm_out, jv
     jsize nvms = 0;
     jvmtiPhase phase;
     if (jv.get_vms == NULL) {
-        Dl_info info;
-        *(void **)&jv.get_vms = dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
-        if (jv.get_vms == NULL || dladdr((void *)jv.get_vms, &info) == 0) {
-            jv.get_vms = NULL;
+        get_vms_fn fn;
+        *(void **)&fn = dlsym(RTLD_DEFAULT, "JNI_GetCreatedJavaVMs");
+        if (fn == NULL || (jv.jvm = sl_lang_object_of((uintptr_t)fn)) == NULL)
             return NULL;     /* the VM is not loaded yet */
-        }
-        jv.jvm_base = info.dli_fbase;
+        jv.get_vms = fn;
     }
-    if (n == 0 || in_object(pcs[0], jv.jvm_base))
+    if (n == 0 || sl_lang_object_of(pcs[0]) == jv.jvm)
         return NULL;
     if (jv.get_vms(&vm, 1, &nvms) != JNI_OK || nvms < 1 || vm == NULL)
         return NULL;

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <link.h>
 
 #include "lang.h"
 #include "real.h"
@@ -36,8 +37,8 @@ static struct {
     int (*GILEnsure)(void);
     void (*GILRelease)(int);
     int minor;                                   /* 3.minor */
-    void *interp_base;                           /* object holding the C API */
-    void *_Atomic socket_base;                   /* lib-dynload/_socket.*.so */
+    const struct link_map *interp;               /* object holding the C API */
+    const struct link_map *_Atomic socket_mod;   /* lib-dynload/_socket.*.so */
     PyObject *name_attr, *file_attr;             /* "co_qualname", "co_filename" */
     _Atomic int hooked;                          /* 0 no, 1 yes, 2 deferred */
 } py;
@@ -174,14 +175,14 @@ static int audit_hook(const char *event, PyObject *args, void *data)
  * C extensions' own sockets (libpq, ...) get no Python frames. */
 static int from_socket_module(uintptr_t pc)
 {
-    Dl_info info;
-    void *sock = __atomic_load_n(&py.socket_base, __ATOMIC_RELAXED);
-    if (dladdr((void *)pc, &info) == 0)
+    const struct link_map *m = sl_lang_object_of(pc);
+    const struct link_map *sock = __atomic_load_n(&py.socket_mod, __ATOMIC_RELAXED);
+    if (m == NULL)
         return 0;
-    if (info.dli_fbase == py.interp_base || (sock != NULL && info.dli_fbase == sock))
+    if (m == py.interp || m == sock)
         return 1;
-    if (sock == NULL && info.dli_fname != NULL && strstr(info.dli_fname, "/_socket.") != NULL) {
-        __atomic_store_n(&py.socket_base, info.dli_fbase, __ATOMIC_RELAXED);
+    if (sock == NULL && m->l_name != NULL && strstr(m->l_name, "/_socket.") != NULL) {
+        __atomic_store_n(&py.socket_mod, m, __ATOMIC_RELAXED);
         return 1;
     }
     return 0;
@@ -218,7 +219,6 @@ static int debug_allocator(void)
 
 int sl_lang_python_init(void)
 {
-    Dl_info info;
     if (!SYM(AddAuditHook, "PySys_AddAuditHook"))
         return 0;    /* not Python 3.8+: nothing to do */
     const char *(*version)(void);
@@ -243,9 +243,8 @@ int sl_lang_python_init(void)
     if (py.minor < 8 || !py.GetFrame || !py.GetLineNumber || !py.GetAttr ||
         !py.InternFromString || !py.AsUTF8AndSize || !py.DecRef || !py.ErrClear ||
         !py.IsInitialized || (py.minor >= 9 && (!py.GetBack || !py.GetCode)) ||
-        (py.minor < 9 && py.minor != 8) || dladdr((void *)py.AddAuditHook, &info) == 0)
+        (py.interp = sl_lang_object_of((uintptr_t)py.AddAuditHook)) == NULL)
         return 0;
-    py.interp_base = info.dli_fbase;
     if (debug_allocator() || py.IsInitialized()) {
         py.hooked = 2;      /* at the first socket, with the GIL */
         return 1;
