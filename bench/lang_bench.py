@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""bench-lang: what language frames cost. A local server (not under the
+"""bench-lang: what language frames cost (lang_frames=1 against the shim
+with lang_frames=0 and against no shim). A local server (not under the
 shim) accepts and closes; clients in Python (Debian's python3), Java and
 node connect and close in a loop, with and without the shim, interleaved,
 ROUNDS times; medians are printed. Python's bar: create_connection within
@@ -33,33 +34,40 @@ def serve():
     return srv.getsockname()[1]
 
 
-def run(argv, shim):
+def run(argv, shim, lang_frames):
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.pop("SOCKLEAK_OPTIONS", None)
     if shim:
         env["LD_PRELOAD"] = shim
-        env["SOCKLEAK_OPTIONS"] = "log_path=/dev/null"
+        env["SOCKLEAK_OPTIONS"] = "log_path=/dev/null:lang_frames=%d" % lang_frames
     out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
     return [float(x) for x in out.split()]
 
 
+MODES = (("without", None, 0), ("native", "shim", 0), ("lang", "shim", 1))
+
+
 def compare(name, argv, shim, columns):
-    results = {False: [], True: []}
+    results = {m: [] for m, _, _ in MODES}
     for _ in range(ROUNDS):
-        for with_shim in (False, True):
-            results[with_shim].append(run(argv, shim if with_shim else None))
+        for mode, use, lang in MODES:
+            results[mode].append(run(argv, shim if use else None, lang))
     for col, label in enumerate(columns):
-        off = statistics.median(r[col] for r in results[False])
-        on = statistics.median(r[col] for r in results[True])
-        print("%-8s %-34s without %8.2f us   with %8.2f us   %.2fx" % (name, label, off, on, on / off))
+        med = {m: statistics.median(r[col] for r in results[m]) for m, _, _ in MODES}
+        print("%-7s %-31s %8.2f %8.2f %8.2f   %5.2fx  %5.2fx" % (
+            name, label, med["without"], med["native"], med["lang"],
+            med["lang"] / med["without"], med["lang"] / med["native"]))
 
 
 def main(shim):
     shim = os.path.abspath(shim)
     port = str(serve())
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    print("median of %d interleaved runs, per operation, to a local server" % ROUNDS)
+    print("us per operation to a local server, median of %d interleaved runs:" % ROUNDS)
+    print("  without: no shim; native: shim, lang_frames=0; lang: shim, lang_frames=1 (default)")
+    print("%-7s %-31s %8s %8s %8s   %6s  %6s" % ("", "operation", "without", "native", "lang",
+                                               "lang/w", "lang/n"))
     compare("python", [py, os.path.join(HERE, "lang", "py_client.py"), port, "3000"], shim,
             ["create_connection()+close()", "socket()+close() (no connect)"])
     if shutil.which("javac") and shutil.which("java"):

@@ -10,6 +10,8 @@ int sl_lang_active;
 void sl_lang_init(void)
 {
     int on = 0;
+    if (!sl_opts.lang_frames)
+        return;
     if (sl_lang_python_init())
         on |= SL_LANG_PYTHON_ON;
     if (sl_lang_java_init())
@@ -26,6 +28,23 @@ unsigned sl_lang_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *
         return sl_lang_python_capture(origin, pcs, n, lang, max);
     if (sl_lang_active & SL_LANG_JAVA_ON)
         return sl_lang_java_capture(pcs, n, lang, max);
+    return 0;
+}
+
+unsigned sl_lang_native_want(enum sl_origin origin, unsigned depth)
+{
+    unsigned want = depth;
+    if (sl_lang_active & SL_LANG_PYTHON_ON)
+        want = sl_lang_python_native_want(origin);
+    else if (sl_lang_active & SL_LANG_JAVA_ON)
+        want = SL_LANG_JAVA_NATIVE;    /* JNI method, then JIT code */
+    return want < depth ? want : depth;
+}
+
+int sl_lang_owns(enum sl_origin origin, const uintptr_t *pcs, unsigned n)
+{
+    if (sl_lang_active & SL_LANG_PYTHON_ON)
+        return sl_lang_python_owns(origin, pcs, n);
     return 0;
 }
 

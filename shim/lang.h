@@ -9,6 +9,8 @@
 
 #include "runtime.h"
 
+#define SL_LANG_NATIVE_KEEP 4  /* native frames kept below Python frames */
+#define SL_LANG_JAVA_NATIVE 8   /* native frames unwound in a JVM first */
 #define SL_LANG_FRAMES_MAX 56   /* language frames kept per stack (HttpClient's
                                  * caller sits 34 Java frames deep) */
 
@@ -25,6 +27,14 @@ void sl_lang_init(void);
 unsigned sl_lang_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *n,
                          uintptr_t *lang, unsigned max);
 
+/* How many native frames to unwind first for a socket of this origin
+ * (at most depth): fewer when a runtime will put its frames first. */
+unsigned sl_lang_native_want(enum sl_origin origin, unsigned depth);
+
+/* Whether the runtime made this socket (and will add its frames later),
+ * so the short native stack is the one to keep. */
+int sl_lang_owns(enum sl_origin origin, const uintptr_t *pcs, unsigned n);
+
 /* The socket fd was tracked (record id) with that native stack. */
 void sl_lang_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsigned n);
 
@@ -33,6 +43,8 @@ int sl_lang_python_init(void);
 unsigned sl_lang_python_capture(enum sl_origin origin, const uintptr_t *pcs, unsigned *n,
                                 uintptr_t *lang, unsigned max);
 void sl_lang_python_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs, unsigned n);
+unsigned sl_lang_python_native_want(enum sl_origin origin);
+int sl_lang_python_owns(enum sl_origin origin, const uintptr_t *pcs, unsigned n);
 int sl_lang_java_init(void);
 unsigned sl_lang_java_capture(const uintptr_t *pcs, unsigned *n, uintptr_t *lang, unsigned max);
 int sl_lang_node_init(void);

@@ -54,9 +54,9 @@ static __thread struct py_thread pyt __attribute__((tls_model("initial-exec")));
 
 /* Below _socket's own C frames the interpreter's eval loop says nothing the
  * Python frames do not, and its shape varies between calls from one line
- * (3.12+ specializes): keep this many native frames, so one Python call
- * site is one stack. */
-#define NATIVE_KEEP 4
+ * (3.12+ specializes): keep SL_LANG_NATIVE_KEEP native frames, so one
+ * Python call site is one stack. */
+#define NATIVE_KEEP SL_LANG_NATIVE_KEEP
 
 /* Python 3.8 has no PyFrame_GetCode/GetBack: PyFrameObject starts with
  * PyObject_VAR_HEAD, f_back, f_code there (Include/frameobject.h). */
@@ -299,4 +299,18 @@ void sl_lang_python_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs,
     pyt.post_id[pyt.npost] = id;
     pyt.post_gen[pyt.npost] = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
     pyt.npost++;
+}
+
+unsigned sl_lang_python_native_want(enum sl_origin origin)
+{
+    if ((origin == SL_ORIGIN_SOCKET && pyt.n > 0) || origin == SL_ORIGIN_ACCEPT ||
+        origin == SL_ORIGIN_ACCEPT4 || origin == SL_ORIGIN_SOCKETPAIR)
+        return NATIVE_KEEP;
+    return SL_STACK_MAX;
+}
+
+int sl_lang_python_owns(enum sl_origin origin, const uintptr_t *pcs, unsigned n)
+{
+    return origin != SL_ORIGIN_SOCKET && origin != SL_ORIGIN_RECEIVED && n > 0 &&
+           from_socket_module(pcs[0]);
 }

@@ -221,8 +221,14 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
 static void on_socket_lang(int fd, int family, int type, int protocol, enum sl_origin origin)
 {
     uintptr_t pcs[SL_STACK_MAX], lang[SL_LANG_FRAMES_MAX];
-    unsigned n = sl_stack_unwind(pcs, (unsigned)sl_opts.stack_depth);
+    unsigned depth = (unsigned)sl_opts.stack_depth;
+    /* Deep interpreter stacks cost microseconds to unwind, and only their
+     * top stays beside language frames: unwind that much first. */
+    unsigned want = sl_lang_native_want(origin, depth);
+    unsigned n = sl_stack_unwind(pcs, want);
     unsigned nlang = sl_lang_capture(origin, pcs, &n, lang, SL_LANG_FRAMES_MAX);
+    if (nlang == 0 && want < depth && !sl_lang_owns(origin, pcs, n))
+        n = sl_stack_unwind(pcs, depth);    /* not the runtime's: the whole stack */
     track(fd, family, type, protocol, origin, sl_stack_put2(lang, nlang, pcs, n));
     sl_lang_tracked(fd, origin, pcs, n);
 }

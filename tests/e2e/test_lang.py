@@ -7,7 +7,7 @@ import subprocess
 import sys
 import unittest
 
-from shimrun import ClosingServer, ShimTestCase, format_leak, source_line
+from shimrun import ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
 from test_live import LiveTestCase, is_live_leak, live_options
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,6 +89,17 @@ class TestPythonFrames(LangTestCase):
                 self.assertIn("from PriceClient.connect (py_class_leak.py:%d)" % line, text.stderr)
                 self.assertIn('File "%s", line %d, in PriceClient.connect'
                               % (os.path.join(SCRIPTS, "py_class_leak.py"), line), text.stderr)
+
+    def test_lang_python_lang_frames_off(self):
+        """lang_frames=0: the same leak, with native frames only."""
+        with ClosingServer(reply=b"ACME 42\n") as server:
+            run = self.run_shim([pythons()[0], os.path.join(SCRIPTS, "py_class_leak.py"),
+                                 server.port], options={"lang_frames": 0})
+        self.assertEqual(run.returncode, 0, run.describe())
+        leaks = run.report.leaks_of("close_wait")
+        self.assertEqual(len(leaks), 1, run.report.describe())
+        self.assertFalse([f for f in leaks[0]["stack"] if f.get("lang")], format_leak(leaks[0]))
+        self.assertTrue(leaks[0]["stack"], format_leak(leaks[0]))
 
     def test_lang_python_clean_program_reports_nothing(self):
         """socket, create_connection, accept and socketpair, each closed: no
@@ -196,3 +207,35 @@ class TestNodeFrames(LangTestCase):
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "done")
         self.assertNoLeaks(run.report)
+
+
+class TestLangExamples(LangTestCase):
+    """examples/leaky_client.{py,js} and LeakyClient.java against db_server."""
+
+    def run_example(self, argv, n=3):
+        server = self.start([example("db_server"), 0, n], preload=False)
+        port = int(server.stdout.readline())
+        run = self.run_shim(argv + [port, n], timeout=180)
+        server.wait(30)
+        self.assertEqual(run.returncode, 0, run.describe())
+        leaks = run.report.leaks_of("close_wait")
+        self.assertEqual(len(leaks), n, run.report.describe())
+        return leaks
+
+    def test_lang_examples_name_their_connect_method(self):
+        """Each language's leaky client: every refused login is a close_wait
+        leak created in its connect method, at that line of the example."""
+        cases = [("python", [pythons()[0], os.path.join(ROOT, "examples", "leaky_client.py")],
+                  "Database.connect", "leaky_client.py", r"create_connection\(")]
+        if shutil.which("node"):
+            cases.append(("js", ["node", os.path.join(ROOT, "examples", "leaky_client.js")],
+                          "Database.connect", "leaky_client.js", r"return net\.connect\("))
+        if shutil.which("java"):
+            cases.append(("java", ["java", os.path.join(ROOT, "examples", "LeakyClient.java")],
+                          "LeakyClient.connect", "LeakyClient.java", r"return new Socket\("))
+        for lang, argv, function, name, pattern in cases:
+            with self.subTest(lang=lang):
+                self.use_subdir("ex-" + lang)
+                line = source_line(os.path.join("examples", name), pattern)
+                for leak in self.run_example(argv):
+                    self.assertLangFrame(leak, lang, function, name, line)
