@@ -90,6 +90,43 @@ class TestPythonFrames(LangTestCase):
                 self.assertIn('File "%s", line %d, in PriceClient.connect'
                               % (os.path.join(SCRIPTS, "py_class_leak.py"), line), text.stderr)
 
+    def test_lang_python_suppression_and_baseline_by_frame(self):
+        """A suppression naming the Python method (or its file) hides the
+        leak in the shim; `sockleak run` accepts it from a baseline written
+        by an earlier run whose leak came from another line of that method
+        (fingerprints use function and file, not line or native frames)."""
+        script = os.path.join(SCRIPTS, "py_class_leak.py")
+        with ClosingServer(reply=b"ACME 42\n") as server:
+            for pattern in ("^PriceClient.connect$", "py_class_leak.py"):
+                supp = os.path.join(self.tmp, "supp.txt")
+                with open(supp, "w") as f:
+                    f.write("leak:%s\n" % pattern)
+                run = self.run_shim([pythons()[0], script, server.port],
+                                    options={"suppressions": supp})
+                self.assertEqual(run.report.leaks, [], run.report.describe())
+                self.assertSummary(run.report, suppressed=1, leaks=0)
+            base = os.path.join(self.tmp, "base.json")
+            moved = os.path.join(self.tmp, "py_class_leak.py")
+            with open(script) as f, open(moved, "w") as g:
+                g.write("\n\n" + f.read())          # the same code, two lines lower
+            sockleak = os.path.join(ROOT, "build", "sockleak")
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("LD_PRELOAD", "SOCKLEAK_OPTIONS")}
+            first = subprocess.run([sockleak, "run", "--write-baseline", base, "--",
+                                    pythons()[0], script, str(server.port)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
+            again = subprocess.run([sockleak, "run", "--baseline", base, "--",
+                                    pythons()[0], moved, str(server.port)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+            self.assertIn("1 known", again.stdout + again.stderr)
+            other = subprocess.run([sockleak, "run", "--baseline", base, "--",
+                                    pythons()[0], os.path.join(SCRIPTS, "py_module_leak.py"),
+                                    str(server.port)],
+                                   env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(other.returncode, 23, other.stdout + other.stderr)
+
     def test_lang_python_lang_frames_off(self):
         """lang_frames=0: the same leak, with native frames only."""
         with ClosingServer(reply=b"ACME 42\n") as server:
