@@ -36,7 +36,7 @@ RT_LIB   := $(BUILD)/libsockleak_rt.a
 # The watcher process a program under the shim starts (live detection); it
 # is found next to the library, so it is built and installed beside it.
 WATCHER  := $(BUILD)/sockleak-watcher
-WATCH_SRCS := shim/watch_main.c shim/watch_fin.c shim/watch_peers.c \
+WATCH_SRCS := shim/watch_main.c shim/watch_quiet.c shim/watch_fin.c shim/watch_peers.c \
               shim/watch_pressure.c shim/watch_snapshot.c
 DIAG_OBJ := $(BUILD)/shim/sockdiag.o
 MNL_LIBS := $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)

@@ -18,7 +18,7 @@
 #define SL_LIVE_NFDS       5
 
 #define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
-#define SL_LIVE_VERSION    1
+#define SL_LIVE_VERSION    2
 #define SL_LIVE_MAX_SOCKS  (1u << 22)       /* record ids (runtime.c's pool) */
 #define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
 #define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
@@ -33,6 +33,8 @@
 /* Entry flags. */
 #define SL_LIVE_REPORTED   0x01u    /* the watcher wrote a live leak event */
 #define SL_LIVE_WATCHED    0x02u    /* in the epoll set */
+#define SL_LIVE_WANTED     0x04u    /* a connection: the watcher puts it in the
+                                       epoll set once it is quiet */
 
 /* One tracked socket, indexed by its record id. */
 struct sl_live_sock {
@@ -41,6 +43,7 @@ struct sl_live_sock {
     uint32_t stack_id;
     uint8_t origin;             /* enum sl_origin */
     uint8_t pad[3];
+    int32_t fd;                 /* its fd when it was made (dups may differ) */
     int32_t family, type, protocol;
     uint64_t ino;
     int64_t created_ns;         /* CLOCK_MONOTONIC (one clock for both processes) */
@@ -72,6 +75,9 @@ struct sl_live_shared {
     _Atomic int stopping;           /* the host writes its exit report */
     _Atomic int busy;               /* the watcher is writing an event */
     _Atomic int snapshot_requested;
+    /* 1: the watcher cannot take the host's fds (pidfd_getfd refused), so
+     * the host adds each connection to the epoll set itself. */
+    _Atomic int host_registers;
     _Atomic uint32_t max_id;        /* every published id is below it */
     _Atomic uint64_t opened, closed, closed_first, peers_dropped;
     _Atomic unsigned peer_cursor;

@@ -164,7 +164,7 @@ static struct sl_live_sock *entry_of(struct sl_live_shared *r, uint32_t id, cons
     return __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) == gen ? e : NULL;
 }
 
-static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock *s)
+static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock *s, int fd)
 {
     if (id == 0 || id >= SL_LIVE_MAX_SOCKS)
         return;
@@ -176,6 +176,7 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
     e->type = s->type;
     e->protocol = s->protocol;
     e->ino = s->ino;
+    e->fd = fd;
     e->created_ns = s->created_ns;
     __atomic_store_n(&e->fin_ns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&e->flags, 0, __ATOMIC_RELAXED);
@@ -281,17 +282,20 @@ static int fds_lost(void)
 }
 
 /* Sockets already watched go into a new epoll set (the old one went with
- * the fds the program closed). */
+ * the fds the program closed): by the host when it registers, else by the
+ * new watcher, which finds them unwatched. */
 static void rewatch_cb(int fd, uint32_t id, void *arg)
 {
     struct sl_live_shared *r = arg;
     struct sl_sock *s = sl_sock_get(id);
     struct sl_live_sock *e = s ? entry_of(r, id, s) : NULL;
-    if (e == NULL || !(__atomic_load_n(&e->flags, __ATOMIC_RELAXED) & SL_LIVE_WATCHED))
+    if (e == NULL || !(__atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED) &
+                       SL_LIVE_WATCHED) || !__atomic_load_n(&r->host_registers, __ATOMIC_RELAXED))
         return;
     struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
                               .data.u64 = (uint64_t)id << 32 | __atomic_load_n(&e->gen, __ATOMIC_RELAXED) };
-    epoll_ctl(sl_private_fd(epoll_slot), EPOLL_CTL_ADD, fd, &ev);
+    if (epoll_ctl(sl_private_fd(epoll_slot), EPOLL_CTL_ADD, fd, &ev) == 0)
+        __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
 }
 
 /* Make the epoll set and wake-up fd (in the hook's thread) and start the
@@ -351,10 +355,16 @@ static void start_watcher(void)
     errno = saved;
 }
 
-/* Put a connected TCP socket in the watcher's epoll set. */
-static void watch(struct sl_live_sock *e, uint32_t id, int fd)
+/* A connected TCP socket: the watcher adds it to the epoll set once it is
+ * quiet (no epoll_ctl here, and no wake-up callback on its wait queue while
+ * data flows). Only when the watcher cannot take our fds does the host add
+ * it itself. */
+static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id, int fd)
 {
     start_watcher();
+    __atomic_fetch_or(&e->flags, SL_LIVE_WANTED, __ATOMIC_RELAXED);
+    if (__builtin_expect(!__atomic_load_n(&r->host_registers, __ATOMIC_RELAXED), 1))
+        return;
     int ep = sl_private_fd(epoll_slot);
     if (ep < 0 || (__atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED) & SL_LIVE_WATCHED))
         return;
@@ -539,7 +549,7 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
     struct sl_live_shared *r = get_region();
     if (r == NULL)
         return;
-    publish(r, id, s);
+    publish(r, id, s, fd);
     if (s->origin != SL_ORIGIN_INHERITED)
         __atomic_fetch_add(&r->opened, 1, __ATOMIC_RELAXED);
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
@@ -548,7 +558,7 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
     if (live_on() && tcp_inet(s) &&
         (s->origin == SL_ORIGIN_ACCEPT || s->origin == SL_ORIGIN_ACCEPT4 ||
          s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED))
-        watch(&r->socks[id], id, fd);
+        watch(r, &r->socks[id], id, fd);
     else if (snapshots_on())
         start_watcher();
 }
@@ -557,8 +567,9 @@ void sl_watcher_on_connect(struct sl_sock *s, int fd)
 {
     struct sl_live_sock *e;
     uint32_t id = sl_sock_id_of_fd(fd);
-    if (live_on() && tcp_inet(s) && (e = entry_of(get_region(), id, s)) != NULL)
-        watch(e, id, fd);
+    struct sl_live_shared *r = get_region();
+    if (live_on() && tcp_inet(s) && (e = entry_of(r, id, s)) != NULL)
+        watch(r, e, id, fd);
 }
 
 void sl_watcher_on_shutdown(struct sl_sock *s, int fd)

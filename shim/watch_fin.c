@@ -3,7 +3,9 @@
  * last_ack_recv: in CLOSE_WAIT the peer's last segment is its FIN), and a
  * socket still open and still in CLOSE_WAIT at FIN + grace_ms is reported
  * live, once. */
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -107,6 +109,63 @@ static const struct sl_diag_sock *find(const struct cw_list *l, uint64_t ino)
     return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_ino) : NULL;
 }
 
+/* Addresses of a borrowed fd, as sock_diag would give them. */
+static void fill_addr(struct sl_diag_sock *d, const struct sockaddr_in6 *a, int peer)
+{
+    uint32_t *ip = peer ? d->dst : d->src;
+    uint16_t *port = peer ? &d->dport : &d->sport;
+    if (a->sin6_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)a;
+        ip[0] = in->sin_addr.s_addr;
+        *port = ntohs(in->sin_port);
+    } else {
+        memcpy(ip, &a->sin6_addr, 16);
+        *port = ntohs(a->sin6_port);
+    }
+}
+
+/* What the kernel says of p's socket now: 1 in CLOSE_WAIT (d filled, *asked
+ * a time no earlier than its answer), 0 not (or gone), -1 unknown. The
+ * host's fd is borrowed for a getsockopt; without that, one sock_diag dump
+ * per round answers (it walks the whole TCP hash table: ~10 ms). */
+static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_sock *d,
+               int64_t *asked, struct cw_list *cw, int *listed)
+{
+    int fd = wp_take_fd(e);
+    if (fd >= 0) {
+        struct tcp_info ti;
+        struct sockaddr_in6 l, r;
+        socklen_t len = sizeof(ti), ll = sizeof(l), rl = sizeof(r);
+        int ok = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0;
+        *asked = wp_now();
+        memset(d, 0, sizeof(*d));
+        if (ok && getsockname(fd, (struct sockaddr *)&l, &ll) == 0 &&
+            getpeername(fd, (struct sockaddr *)&r, &rl) == 0) {
+            d->family = l.sin6_family;
+            fill_addr(d, &l, 0);
+            fill_addr(d, &r, 1);
+        }
+        d->ino = p->ino;
+        d->state = ok ? ti.tcpi_state : -1;
+        d->has_info = ok;
+        d->last_ack_recv_ms = ti.tcpi_last_ack_recv;
+        d->last_data_recv_ms = ti.tcpi_last_data_recv;
+        close(fd);
+        return ok && ti.tcpi_state == TCP_CLOSE_WAIT;
+    }
+    if (!wp_fds_refused())
+        return 0;
+    if (*listed == 0)
+        *listed = list_close_wait(cw, asked) == 0 ? 1 : -1;
+    if (*listed < 0)
+        return -1;
+    const struct sl_diag_sock *f = find(cw, p->ino);
+    if (f == NULL)
+        return 0;
+    *d = *f;
+    return 1;
+}
+
 /* Report one socket past its grace; it is still open and in CLOSE_WAIT. */
 static void report(struct sl_live_sock *e, const struct pending *p,
                    const struct sl_diag_sock *d, int64_t now)
@@ -132,43 +191,42 @@ int64_t wp_fin_check(int64_t now)
 {
     static struct cw_list cw;
     int64_t grace = sl_opts.grace_ms * WP_NS_PER_MS, next = INT64_MAX;
-    int listed, any_due = 0, fds_read = 0;
+    int listed = 0, fds_read = 0;
     size_t keep = 0;
-    for (size_t i = 0; i < npend; i++)
-        if (pend[i].fin_ns == 0 || now >= pend[i].fin_ns + grace)
-            any_due = 1;
-    if (!any_due) {
-        for (size_t i = 0; i < npend; i++)
-            if (pend[i].fin_ns + grace < next)
-                next = pend[i].fin_ns + grace;
-        return next;
-    }
-    /* One dump answers every socket of this round. */
-    int64_t asked = now;
-    listed = list_close_wait(&cw, &asked) == 0;
-    if (!listed)
-        return now + RETRY_NS;      /* keep every pending socket for the retry */
     for (size_t i = 0; i < npend; i++) {
         struct pending *p = &pend[i];
         struct sl_live_sock *e = wp_entry(p->id, p->gen);
-        const struct sl_diag_sock *d = find(&cw, p->ino);
-        if (e == NULL || d == NULL)
-            continue;               /* closed, reset, or not CLOSE_WAIT: done */
+        struct sl_diag_sock d;
+        int64_t asked = now;
+        if (e == NULL)
+            continue;                   /* closed: done */
+        if (p->fin_ns != 0 && now < p->fin_ns + grace) {
+            next = p->fin_ns + grace < next ? p->fin_ns + grace : next;
+            pend[keep++] = *p;
+            continue;
+        }
+        int cw_now = ask(p, e, &d, &asked, &cw, &listed);
+        if (cw_now < 0) {
+            next = now + RETRY_NS < next ? now + RETRY_NS : next;
+            pend[keep++] = *p;
+            continue;
+        }
+        if (cw_now == 0)
+            continue;                   /* reset, closed, or not CLOSE_WAIT: done */
         if (p->fin_ns == 0) {
             /* Both are no earlier than the FIN: take the closer. */
-            int64_t kernel = d->has_info ? asked - (int64_t)d->last_ack_recv_ms * WP_NS_PER_MS + JIFFY_NS
-                                         : p->woken_ns;
+            int64_t kernel = d.has_info ? asked - (int64_t)d.last_ack_recv_ms * WP_NS_PER_MS + JIFFY_NS
+                                        : p->woken_ns;
             p->fin_ns = kernel < p->woken_ns ? kernel : p->woken_ns;
             __atomic_store_n(&e->fin_ns, p->fin_ns, __ATOMIC_RELEASE);
         }
         if (now >= p->fin_ns + grace) {
             if (!fds_read++)
                 wp_host_fds_refresh();
-            report(e, p, d, now);
+            report(e, p, &d, now);
             continue;
         }
-        if (p->fin_ns + grace < next)
-            next = p->fin_ns + grace;
+        next = p->fin_ns + grace < next ? p->fin_ns + grace : next;
         pend[keep++] = *p;
     }
     npend = keep;

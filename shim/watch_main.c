@@ -201,6 +201,7 @@ static int setup(void)
     struct epoll_event gone = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_PIDFD };
     if (pidfd >= 0)
         epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, pidfd, &gone);
+    wp_quiet_init(pidfd);
     wp_peers_init();
     wp_pressure_init();
     return 0;
@@ -217,11 +218,18 @@ int main(void)
     if (setup() != 0)
         return 1;
     int64_t tick = sl_opts.scan_ms > 0 ? sl_opts.scan_ms * WP_NS_PER_MS : 0;
+    /* Connections are looked at often enough for a report on time: a
+     * quarter of grace_ms at most (never more often than every 50 ms). */
+    int64_t period = sl_opts.grace_ms * WP_NS_PER_MS / 4, next_quiet = 0;
+    if (tick && period > tick)
+        period = tick;
+    if (period < 50 * WP_NS_PER_MS)
+        period = 50 * WP_NS_PER_MS;
     int64_t snap_every = sl_opts.snapshot_s * WP_NS_PER_S;
     int64_t now = wp_now(), next_tick = tick ? now + tick : INT64_MAX;
     int64_t next_snap = snap_every ? now + snap_every : INT64_MAX, next_fin = INT64_MAX;
     for (;;) {
-        int64_t due = min64(min64(next_tick, next_snap), next_fin);
+        int64_t due = min64(min64(next_tick, next_snap), min64(next_fin, next_quiet));
         int timeout = -1;
         /* Once the host is exiting, only its pipe matters. */
         if (due != INT64_MAX && !__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE)) {
@@ -249,6 +257,11 @@ int main(void)
         }
         if (__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE))
             continue;       /* the host is exiting: only its pipe matters now */
+        /* New connections show up only here: look every period. */
+        if (tick && now >= next_quiet) {
+            wp_quiet_scan(now, period);
+            next_quiet = now + period;
+        }
         next_fin = wp_fin_check(now);
         if (now >= next_tick) {
             wp_pressure_check(now);

@@ -1,6 +1,7 @@
 /* watchproc.h -- the watcher process (sockleak-watcher), started by a
  * program under the shim (live_host.c): how its rooms talk to each other.
  *   watch_main.c      the loop: epoll waits, timers, the host's fds
+ *   watch_quiet.c     which connections wait for a FIN on the epoll set
  *   watch_fin.c       peers' FINs: CLOSE_WAIT after grace_ms -> live leak
  *   watch_peers.c     connections closed here first: peer_not_closing
  *   watch_pressure.c  closed-first rates: port_pressure, TIME_WAIT counts
@@ -46,6 +47,15 @@ struct sl_live_sock *wp_entry(uint32_t id, uint32_t gen);
  * sock_diag says (d may be NULL). */
 void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
                  const int *fds, int nfds, int64_t now, struct sl_leak *out);
+
+/* watch_quiet.c */
+void wp_quiet_init(int host_pidfd);
+/* Put quiet connections on the epoll set (called every period). */
+void wp_quiet_scan(int64_t now, int64_t period);
+/* A borrowed copy of a host fd of e's socket (close it soon), or -1. */
+int wp_take_fd(const struct sl_live_sock *e);
+/* 1 once the host refused to lend its fds (the host then registers). */
+int wp_fds_refused(void);
 
 /* watch_fin.c */
 void wp_fin_event(uint32_t id, uint32_t gen, int64_t now);

@@ -1,0 +1,138 @@
+/* watch_quiet.c -- which of the host's connections wait for a FIN on the
+ * epoll set. A socket there has our wake-up callback on its wait queue, and
+ * the kernel calls it for every segment the socket receives: measured, a
+ * few percent of a busy connection's cost (docs/live-detection.md). So a
+ * connection joins the set only once it is quiet (no data either way for
+ * QUIET_MS) or already in CLOSE_WAIT. The host's fd is borrowed with
+ * pidfd_getfd just for the epoll_ctl or a getsockopt and given back at once:
+ * an epoll entry holds no reference, so the host's close still closes.
+ * Busy connections are looked at again at growing intervals, never more
+ * than grace_ms / 4 apart. */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "watchproc.h"
+
+#define QUIET_MS   1000
+#define MAX_LEVEL  6
+
+struct quiet {
+    uint32_t gen;
+    uint8_t level;
+    int64_t next_ns;
+};
+
+static struct quiet *q;
+static size_t nq;
+static int pidfd = -1, refused;
+
+void wp_quiet_init(int host_pidfd)
+{
+    pidfd = host_pidfd;
+    if (pidfd < 0)
+        refused = 1;
+}
+
+int wp_fds_refused(void)
+{
+    return refused;
+}
+
+/* Give up on borrowing: the host adds connections to the set itself. */
+static void refuse(void)
+{
+    refused = 1;
+    __atomic_store_n(&wp.r->host_registers, 1, __ATOMIC_RELEASE);
+}
+
+int wp_take_fd(const struct sl_live_sock *e)
+{
+    struct stat st;
+    int fds[4], n, tried_map = 0;
+    if (refused)
+        return -1;
+    int dup = (int)syscall(SYS_pidfd_getfd, pidfd, e->fd, 0);
+    for (;;) {
+        if (dup < 0 && (errno == EPERM || errno == ENOSYS || errno == EACCES)) {
+            refuse();
+            return -1;
+        }
+        if (dup >= 0 && fstat(dup, &st) == 0 && st.st_ino == e->ino)
+            return dup;
+        if (dup >= 0)
+            close(dup);
+        /* Its first fd was closed or reused: any other fd of the socket. */
+        if (tried_map++)
+            return -1;
+        wp_host_fds_refresh();
+        if ((n = wp_host_fds(e->ino, fds, 4)) == 0)
+            return -1;
+        dup = (int)syscall(SYS_pidfd_getfd, pidfd, fds[0], 0);
+    }
+}
+
+/* 1: added to the set, 0: busy (look again later), -1: gone. */
+static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    int fd = wp_take_fd(e), rc = -1;
+    if (fd < 0)
+        return -1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+        rc = 0;
+        if (ti.tcpi_state == TCP_CLOSE_WAIT ||
+            (ti.tcpi_last_data_recv >= QUIET_MS && ti.tcpi_last_data_sent >= QUIET_MS)) {
+            struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
+                                      .data.u64 = (uint64_t)id << 32 | gen };
+            if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
+                __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+                rc = 1;
+            }
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+void wp_quiet_scan(int64_t now, int64_t period)
+{
+    uint32_t max = __atomic_load_n(&wp.r->max_id, __ATOMIC_ACQUIRE);
+    int64_t cap = sl_opts.grace_ms * WP_NS_PER_MS / 4;
+    if (refused || max == 0)
+        return;
+    if (max > nq) {
+        struct quiet *v = realloc(q, max * sizeof(*v));
+        if (v == NULL)
+            return;
+        memset(v + nq, 0, (max - nq) * sizeof(*v));
+        q = v;
+        nq = max;
+    }
+    if (cap < period)
+        cap = period;
+    for (uint32_t id = 1; id < max && !refused; id++) {
+        struct sl_live_sock *e = &wp.r->socks[id];
+        uint32_t gen = __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE);
+        uint32_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
+        if (!(gen & 1) || !(flags & SL_LIVE_WANTED) || (flags & SL_LIVE_WATCHED))
+            continue;
+        struct quiet *k = &q[id];
+        if (k->gen != gen)
+            *k = (struct quiet){ .gen = gen, .next_ns = e->created_ns + period };
+        if (now < k->next_ns)
+            continue;
+        if (consider(id, gen, e) == 0) {
+            int64_t wait = period << (k->level < MAX_LEVEL ? k->level++ : MAX_LEVEL);
+            k->next_ns = now + (wait < cap ? wait : cap);
+        }
+    }
+}
