@@ -34,7 +34,7 @@ static size_t npend, cap;
 /* Symbolize the stack now, while grace_ms runs: reading a module's DWARF
  * the first time takes tens of milliseconds, and the report must come on
  * time. */
-static void warm_stack(uint32_t stack_id)
+void wp_warm_stack(uint32_t stack_id)
 {
     const uintptr_t *pcs;
     struct sl_frame frames[8];
@@ -60,7 +60,7 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
         cap = c;
     }
     pend[npend++] = (struct pending){ .id = id, .gen = gen, .ino = e->ino, .woken_ns = now };
-    warm_stack(e->stack_id);
+    wp_warm_stack(e->stack_id);
 }
 
 /* This round's CLOSE_WAIT sockets of the namespace, by inode. */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,13 @@ static int setup(void)
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);   /* only SIGKILL ends it early */
     prctl(PR_SET_NAME, "sockleak-watch");
+    /* It inherits the program's CPU mask: a program pinned to CPUs it keeps
+     * busy would starve its own watcher. Run wherever the cpuset allows. */
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    for (long i = 0, n = sysconf(_SC_NPROCESSORS_CONF); i < n && i < CPU_SETSIZE; i++)
+        CPU_SET(i, &cpus);
+    sched_setaffinity(0, sizeof(cpus), &cpus);
     if (fstat(SL_LIVE_FD_REGION, &st) != 0 || (size_t)st.st_size < SL_LIVE_REGION_BYTES)
         return -1;
     void *p = mmap(NULL, SL_LIVE_REGION_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -95,6 +95,7 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
                                       .data.u64 = (uint64_t)id << 32 | gen };
             if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
                 __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+                wp_warm_stack(e->stack_id);
                 rc = 1;
             }
         }

@@ -58,6 +58,9 @@ int wp_take_fd(const struct sl_live_sock *e);
 int wp_fds_refused(void);
 
 /* watch_fin.c */
+/* Symbolize a stack ahead of its report (the first lookup in a module
+ * reads its DWARF: tens of milliseconds). */
+void wp_warm_stack(uint32_t stack_id);
 void wp_fin_event(uint32_t id, uint32_t gen, int64_t now);
 int64_t wp_fin_check(int64_t now);          /* next deadline, INT64_MAX: none */
 

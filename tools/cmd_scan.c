@@ -1,4 +1,6 @@
-/* cmd_scan.c -- "sockleak scan PID...": CLOSE_WAIT sockets of running processes from /proc and sock_diag. */
+/* cmd_scan.c -- "sockleak scan PID...": CLOSE_WAIT sockets of running
+ * processes from /proc and sock_diag (shim/sockdiag.c, shared with the
+ * shim's watcher process). */
 #include "commands.h"
 
 #include <arpa/inet.h>
@@ -6,11 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -18,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "sockdiag.h"
 
 #define TCP_STATE_CLOSE_WAIT 8
 
@@ -81,90 +80,50 @@ static int read_fds(struct scan *s) {
     return 0;
 }
 
-static void format_addr(char *out, size_t len, int family, const __be32 *addr, __be16 port) {
-    char ip[INET6_ADDRSTRLEN];
-    inet_ntop(family, addr, ip, sizeof(ip));
-    if (family == AF_INET6) snprintf(out, len, "[%s]:%u", ip, ntohs(port));
-    else snprintf(out, len, "%s:%u", ip, ntohs(port));
-}
-
-/* Copy what sock_diag says about one socket into the matching entry. */
 static int cmp_inode(const void *pa, const void *pb) {
     const struct scan_sock *a = pa, *b = pb;
     if (a->inode != b->inode) return a->inode < b->inode ? -1 : 1;
     return a->fd - b->fd;
 }
 
-static void fill(struct scan_sock *k, const struct inet_diag_msg *m, size_t len, const char *proto) {
-    k->found = 1;
-    k->proto = proto;
-    k->state = m->idiag_state;
-    format_addr(k->local, sizeof(k->local), m->idiag_family, m->id.idiag_src, m->id.idiag_sport);
-    format_addr(k->peer, sizeof(k->peer), m->idiag_family, m->id.idiag_dst, m->id.idiag_dport);
-    /* tcp_info: any segment from the peer (its FIN included) resets
-     * last_ack_recv, so for CLOSE_WAIT it bounds the time since the FIN */
-    size_t rlen = len - NLMSG_ALIGN(sizeof(*m));
-    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, rlen); a = RTA_NEXT(a, rlen)) {
-        if (a->rta_type != INET_DIAG_INFO || RTA_PAYLOAD(a) < sizeof(struct tcp_info)) continue;
-        const struct tcp_info *ti = RTA_DATA(a);
-        k->silent_ms = ti->tcpi_last_ack_recv;
-    }
-}
+struct dump_ctx {
+    struct scan *s;
+    const char *proto;
+};
 
-/* s->v is sorted by inode; dup'ed fds share one and all get filled. */
-static void record(struct scan *s, const struct inet_diag_msg *m, size_t len, const char *proto) {
+/* Copy what sock_diag says about one socket into the matching entries
+ * (s->v is sorted by inode; dup'ed fds share one and all get filled).
+ * tcp_info: any segment from the peer (its FIN included) resets
+ * last_ack_recv, so for CLOSE_WAIT it bounds the time since the FIN. */
+static void record(const struct sl_diag_sock *d, void *arg) {
+    struct dump_ctx *c = arg;
+    struct scan *s = c->s;
     size_t lo = 0, hi = s->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (s->v[mid].inode < m->idiag_inode) lo = mid + 1;
+        if (s->v[mid].inode < d->ino) lo = mid + 1;
         else hi = mid;
     }
-    for (; lo < s->n && s->v[lo].inode == m->idiag_inode; lo++)
-        if (!s->v[lo].found) fill(&s->v[lo], m, len, proto);
-}
-
-/* Read one dump's replies until NLMSG_DONE. */
-static int read_dump(int nl, struct scan *s, const char *proto) {
-    static char buf[32768];
-    for (;;) {
-        ssize_t n = recv(nl, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        size_t len = (size_t)n;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_type == NLMSG_DONE) return 0;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *e = NLMSG_DATA(h);
-                errno = -e->error;
-                return -1;
-            }
-            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                record(s, NLMSG_DATA(h), h->nlmsg_len - NLMSG_HDRLEN, proto);
-        }
+    for (; lo < s->n && s->v[lo].inode == d->ino; lo++) {
+        struct scan_sock *k = &s->v[lo];
+        if (k->found) continue;
+        k->found = 1;
+        k->proto = c->proto;
+        k->state = d->state;
+        sl_diag_format(d, 0, k->local, sizeof(k->local));
+        sl_diag_format(d, 1, k->peer, sizeof(k->peer));
+        if (d->has_info) k->silent_ms = d->last_ack_recv_ms;
     }
 }
 
-static int dump(int nl, struct scan *s, int family, int protocol, unsigned states) {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 r;
-    } req;
-    memset(&req, 0, sizeof(req));
-    req.nlh.nlmsg_len = sizeof(req);
-    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.r.sdiag_family = (unsigned char)family;
-    req.r.sdiag_protocol = (unsigned char)protocol;
-    req.r.idiag_states = states;
-    if (protocol == IPPROTO_TCP) req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) return -1;
-    return read_dump(nl, s, protocol == IPPROTO_TCP ? "tcp" : "udp");
+static int dump(struct sl_diag *nl, struct scan *s, int family, int protocol, unsigned states) {
+    struct dump_ctx c = { s, protocol == IPPROTO_TCP ? "tcp" : "udp" };
+    return sl_diag_dump(nl, family, protocol, states, record, &c);
 }
 
 /* A sock_diag socket in pid's network namespace (containers have their
  * own); entering it needs CAP_SYS_ADMIN, else ours is used with a warning. */
-static int diag_socket(long pid) {
+static struct sl_diag *diag_socket(long pid) {
     char path[64];
     struct stat self, target;
     snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
@@ -176,7 +135,7 @@ static int diag_socket(long pid) {
     if (other && !entered)
         fprintf(stderr, "sockleak scan: pid %ld is in another network namespace and it cannot be "
                         "entered (%s); its sockets may be missing\n", pid, strerror(errno));
-    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    struct sl_diag *nl = sl_diag_open();
     if (entered && setns(mine, CLONE_NEWNET)) perror("sockleak scan: setns back");
     if (mine >= 0) close(mine);
     if (theirs >= 0) close(theirs);
@@ -254,7 +213,8 @@ static int scan_pid(long pid, int all, size_t *close_wait) {
     struct scan s = { .pid = pid };
     if (read_fds(&s)) return -1;
     qsort(s.v, s.n, sizeof(*s.v), cmp_inode);
-    int nl = diag_socket(pid), rc = nl < 0 ? -1 : 0;
+    struct sl_diag *nl = diag_socket(pid);
+    int rc = nl == NULL ? -1 : 0;
     unsigned states = all ? ~0u : 1u << TCP_STATE_CLOSE_WAIT;
     for (int fam = 0; fam < 2 && rc == 0; fam++) {
         int family = fam ? AF_INET6 : AF_INET;
@@ -263,7 +223,7 @@ static int scan_pid(long pid, int all, size_t *close_wait) {
     }
     if (rc) fprintf(stderr, "sockleak scan: sock_diag: %s\n", strerror(errno));
     else *close_wait += print_scan(&s, all);
-    if (nl >= 0) close(nl);
+    sl_diag_close(nl);
     free(s.v);
     return rc;
 }

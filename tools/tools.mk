@@ -3,12 +3,15 @@
 #   make test-tools        unit tests, the reader's fuzz loop and end-to-end tests
 #   (the reader's libFuzzer target is built and run by tests/fuzz/fuzz.mk)
 TOOLS_CFLAGS := $(CFLAGS) $(WARN) -D_GNU_SOURCE -Itools -Ishim $(shell pkg-config --cflags json-c 2>/dev/null)
-TOOLS_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
+TOOLS_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) \
+                $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
 TOOLS_SRCS   := tools/reader.c tools/group.c tools/suppress.c shim/suppress.c shim/langframe.c tools/baseline.c \
                 tools/analyze.c tools/output_text.c tools/output_json.c tools/output_sarif.c \
-                tools/cli.c tools/passthrough.c tools/cmd_report.c tools/cmd_run.c tools/cmd_scan.c
+                tools/cli.c tools/passthrough.c tools/cmd_report.c tools/cmd_run.c tools/cmd_scan.c \
+                shim/sockdiag.c
 TOOLS_OBJS   := $(TOOLS_SRCS:%.c=$(BUILD)/%.o)
-TOOLS_HDRS   := $(wildcard tools/*.h) shim/options.h shim/options.inc shim/suppress.h shim/langframe.h
+TOOLS_HDRS   := $(wildcard tools/*.h) shim/options.h shim/options.inc shim/suppress.h \
+                shim/sockdiag.h shim/langframe.h
 TOOLS_LIB    := $(BUILD)/tools/libsockleak_cli.a
 
 $(BUILD)/tools/%.o: tools/%.c $(TOOLS_HDRS)

@@ -291,9 +291,9 @@ class TestLatency(LiveTestCase):
     def latency_ms(self, argv):
         """Start argv (it connects to a closing server), and return how long
         after the server hung up its live report came, and the report."""
-        # The program (and so its watcher process, which inherits the mask)
-        # shares one CPU: spinning threads on every CPU would delay this
-        # observer, not only the watcher.
+        # The program runs on one CPU: spinning threads on every CPU would
+        # delay this observer, not only the watcher (which widens the CPU
+        # mask it inherits, as a pinned program's watcher must).
         cpus = sorted(os.sched_getaffinity(0))
         pin = (lambda: os.sched_setaffinity(0, cpus[:1])) if len(cpus) > 1 else None
         with ClosingServer() as server:
