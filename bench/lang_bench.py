@@ -3,8 +3,10 @@
 with lang_frames=0 and against no shim). A local server (not under the
 shim) accepts and closes; clients in Python (Debian's python3), Java and
 node connect and close in a loop, with and without the shim, interleaved,
-ROUNDS times; medians are printed. Python's bar: create_connection within
-1.2x; a bare socket()+close() is printed beside it.
+ROUNDS times; each client reports its own CPU time per operation (a busy
+machine's other work does not count; the server's and the watcher
+process's do not either), and medians are printed. Python's bar:
+create_connection within 1.2x; a bare socket()+close() beside it.
 
     bench/lang_bench.py build/libsockleak.so"""
 import os
@@ -17,7 +19,7 @@ import tempfile
 import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROUNDS = 5
+ROUNDS = 7
 
 
 def serve():
@@ -64,7 +66,7 @@ def main(shim):
     shim = os.path.abspath(shim)
     port = str(serve())
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    print("us per operation to a local server, median of %d interleaved runs:" % ROUNDS)
+    print("client CPU us per operation to a local server, median of %d interleaved runs:" % ROUNDS)
     print("  without: no shim; native: shim, lang_frames=0; lang: shim, lang_frames=1 (default)")
     print("%-7s %-31s %8s %8s %8s   %6s  %6s" % ("", "operation", "without", "native", "lang",
                                                "lang/w", "lang/n"))
