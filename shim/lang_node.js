@@ -67,18 +67,25 @@
   ];
   if (checks.some((ok) => !ok)) return;
 
+  const FRAME_CACHE_MAX = 4096;
+  const frameCache = new Map();     // "file\x1fline\x1fcolumn" -> frame text
   const creators = new WeakMap();   // net.Socket / net.Server / dgram.Socket -> frames
   let ownerSymbol = null;
 
+  // eslint-disable-next-line no-control-regex
+  const CONTROL = /[\u0000-\u001f]/;
   function clean(s) {
     s = String(s);
     // eslint-disable-next-line no-control-regex
-    s = s.replace(/[\u0000-\u001f]/g, ' ');
+    if (CONTROL.test(s)) s = s.replace(/[\u0000-\u001f]/g, ' ');
     return s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s;
   }
 
-  function frameName(site) {
+  // V8's CallSite getters are slow (getTypeName and getMethodName search
+  // the receiver): node's own frames get their function name only.
+  function frameName(site, file) {
     const fn = site.getFunctionName();
+    if (file.startsWith('node:')) return fn || '<anonymous>';
     if (site.isConstructor()) return 'new ' + (fn || '<anonymous>');
     if (site.isToplevel()) return fn || '<anonymous>';
     const type = site.getTypeName();
@@ -106,10 +113,17 @@
     if (!Array.isArray(sites)) return null;
     const frames = [];
     for (const site of sites) {
-      const file = site.getFileName();
+      const file = site.getFileName() || '';
       if (file === __filename) continue;
-      frames.push(clean(frameName(site)) + '\u001f' + clean(file || '') + '\u001f' +
-                  (site.getLineNumber() || 0) + '\u001f' + (site.getColumnNumber() || 0));
+      // Position getters are cheap, names are not: one name per position.
+      const key = file + '\u001f' + (site.getLineNumber() || 0) + '\u001f' + (site.getColumnNumber() || 0);
+      let frame = frameCache.get(key);
+      if (frame === undefined) {
+        frame = clean(frameName(site, file)) + '\u001f' + clean(file) + '\u001f' +
+                (site.getLineNumber() || 0) + '\u001f' + (site.getColumnNumber() || 0);
+        if (frameCache.size < FRAME_CACHE_MAX) frameCache.set(key, frame);
+      }
+      frames.push(frame);
       if (frames.length === MAX_FRAMES) break;
     }
     return frames.length ? frames : null;
