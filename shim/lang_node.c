@@ -17,6 +17,7 @@
 #include "stackdepot.h"
 
 #define PRELOAD_NAME "sockleak-node.js"
+#define NODE_NATIVE_KEEP 6
 
 static int node_on;
 
@@ -112,7 +113,11 @@ ssize_t sl_lang_node_message(const char *msg, char *buf, size_t len)
     uint32_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
     const uintptr_t *pcs;
     unsigned npcs = sl_stack_get(__atomic_load_n(&s->stack_id, __ATOMIC_RELAXED), &pcs);
+    /* libuv and node's binding (uv__socket ... TCPWrap::Connect); below
+     * them V8's trampolines repeat once per JavaScript call. */
     unsigned native = sl_lang_native_before_jit(pcs, npcs);
+    if (native > NODE_NATIVE_KEEP)
+        native = NODE_NATIVE_KEEP;
     return reply(buf, len, sl_sock_add_lang(id, gen, lang, n, native) == 0 ? "ok" : "gone");
 }
 
