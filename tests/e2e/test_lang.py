@@ -127,6 +127,20 @@ class TestPythonFrames(LangTestCase):
                                    env=env, capture_output=True, text=True, timeout=120)
             self.assertEqual(other.returncode, 23, other.stdout + other.stderr)
 
+    def test_lang_python_debug_allocator_hooks_at_first_socket(self):
+        """PYTHONDEVMODE=1 (a debug allocator): no abort at exit; the hook
+        is registered at the first socket, so that one has native frames
+        only and the second one has fetch_quote's."""
+        line = source_line("tests/e2e/scripts/py_module_leak.py", "# LEAK-SITE")
+        with ClosingServer(reply=b"ACME 42\n") as server:
+            run = self.run_shim([pythons()[0], os.path.join(SCRIPTS, "py_module_leak.py"),
+                                 server.port], env={"PYTHONDEVMODE": "1"})
+        self.assertEqual(run.returncode, 0, run.describe())
+        leaks = sorted(run.report.leaks_of("close_wait"), key=lambda l: l["fd"])
+        self.assertEqual(len(leaks), 2, run.report.describe())
+        self.assertFalse([f for f in leaks[0]["stack"] if f.get("lang")], format_leak(leaks[0]))
+        self.assertLangFrame(leaks[1], "python", "fetch_quote", "py_module_leak.py", line)
+
     def test_lang_python_lang_frames_off(self):
         """lang_frames=0: the same leak, with native frames only."""
         with ClosingServer(reply=b"ACME 42\n") as server:
