@@ -1,10 +1,12 @@
 """Language-level creation stacks: Python, Java and node programs under the
 shim get their own frames (function, file, line) at the top of each leak's
 stack, before the runtime's native frames; clean programs report nothing."""
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import unittest
 
 from shimrun import ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
@@ -175,7 +177,8 @@ class TestJavaFrames(LangTestCase):
     def setUpClass(cls):
         os.makedirs(JAVA_OUT, exist_ok=True)
         sources = [os.path.join(JAVA_SRC, f)
-                   for f in ("QuoteClient.java", "ChannelClient.java", "CleanClient.java")]
+                   for f in ("QuoteClient.java", "ChannelClient.java", "CleanClient.java",
+                             "AcceptAndHttp.java")]
         subprocess.run(["javac", "-d", JAVA_OUT] + sources, check=True)
 
     def run_java(self, cls, server, options=None):
@@ -213,6 +216,31 @@ class TestJavaFrames(LangTestCase):
         self.assertEqual(len(leaks), 1, run.report.describe())
         self.assertLangFrame(leaks[0], "java", "ChannelClient$Feed.open", "ChannelClient.java",
                              line)
+
+    def test_lang_java_accept_and_httpclient_name_their_methods(self):
+        """A ServerSocket.accept() socket and HttpClient's kept-alive
+        connection, both open at exit: each names the program's method
+        (HttpClient's caller sits ~34 Java frames deep)."""
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+        server.RequestHandlerClass.protocol_version = "HTTP/1.1"   # keep-alive
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        run = self.run_shim(["java", "-cp", JAVA_OUT, "AcceptAndHttp", server.server_address[1]],
+                            timeout=180)
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(run.stdout.strip(), "200", run.describe())
+        leaks = run.report.leaks
+        accepted = [l for l in leaks if l.get("origin") in ("accept", "accept4")]
+        self.assertEqual(len(accepted), 1, run.report.describe())
+        self.assertLangFrame(accepted[0], "java", "AcceptAndHttp.acceptOne", "AcceptAndHttp.java",
+                             source_line("tests/e2e/java/AcceptAndHttp.java", "// ACCEPT-SITE"))
+        # Java's sockets are dual-stack: the peer reads [::ffff:127.0.0.1]:PORT
+        to_http = [l for l in leaks
+                   if (l.get("peer") or "").endswith("127.0.0.1]:%d" % server.server_address[1])]
+        self.assertEqual(len(to_http), 1, run.report.describe())
+        self.assertLangFrame(to_http[0], "java", "AcceptAndHttp.fetchStatus", "AcceptAndHttp.java",
+                             source_line("tests/e2e/java/AcceptAndHttp.java", "// HTTP-SITE"))
 
     def test_lang_java_clean_program_reports_nothing(self):
         """Socket, SocketChannel and ServerSocket.accept, each closed: no leak."""
