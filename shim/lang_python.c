@@ -7,6 +7,7 @@
  * after accept4(2) / socketpair(2) for accept() and socketpair(), whose fds
  * are wrapped in socket objects afterwards, so those sockets wait for it. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -43,14 +44,37 @@ static struct {
     _Atomic int hooked;                          /* 0 no, 1 yes, 2 deferred */
 } py;
 
-/* Per thread: frames for the next socket(), or sockets that wait for theirs. */
+/* Per thread: frames for the next socket(), or sockets that wait for theirs.
+ * Allocated on a thread's first use and freed when it exits: only 8 bytes
+ * of static TLS for every thread of every program (a library loaded later,
+ * by sockleak attach, must fit the little static TLS left). */
 struct py_thread {
     unsigned n;
     uintptr_t frames[SL_LANG_FRAMES_MAX];
     unsigned npost;
     uint32_t post_id[2], post_gen[2];
 };
-static __thread struct py_thread pyt __attribute__((tls_model("initial-exec")));
+static __thread struct py_thread *pyt_self __attribute__((tls_model("initial-exec")));
+static pthread_key_t pyt_key;
+static pthread_once_t pyt_once = PTHREAD_ONCE_INIT;
+
+static void make_key(void)
+{
+    pthread_key_create(&pyt_key, free);
+}
+
+static struct py_thread *pyt_get(int create)
+{
+    struct py_thread *t = pyt_self;
+    if (t != NULL || !create)
+        return t;
+    pthread_once(&pyt_once, make_key);
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        return NULL;
+    pthread_setspecific(pyt_key, t);
+    pyt_self = t;
+    return t;
+}
 
 /* Below _socket's own C frames the interpreter's eval loop says nothing the
  * Python frames do not, and its shape varies between calls from one line
@@ -155,18 +179,21 @@ static int audit_hook(const char *event, PyObject *args, void *data)
             return 0;
         }
     }
+    struct py_thread *t = pyt_get(1);
     uintptr_t frames[SL_LANG_FRAMES_MAX];
+    if (t == NULL)
+        return 0;
     unsigned n = capture_frames(frames, SL_LANG_FRAMES_MAX);
-    if (pyt.npost > 0 && wraps_made_fd(frames, n)) {
-        sl_sock_add_lang(pyt.post_id[0], pyt.post_gen[0], frames, n, NATIVE_KEEP);
-        pyt.post_id[0] = pyt.post_id[1];
-        pyt.post_gen[0] = pyt.post_gen[1];
-        pyt.npost--;
+    if (t->npost > 0 && wraps_made_fd(frames, n)) {
+        sl_sock_add_lang(t->post_id[0], t->post_gen[0], frames, n, NATIVE_KEEP);
+        t->post_id[0] = t->post_id[1];
+        t->post_gen[0] = t->post_gen[1];
+        t->npost--;
         return 0;
     }
-    pyt.npost = 0;
-    memcpy(pyt.frames, frames, n * sizeof(*frames));
-    pyt.n = n;
+    t->npost = 0;
+    memcpy(t->frames, frames, n * sizeof(*frames));
+    t->n = n;
     return 0;
 }
 
@@ -275,11 +302,13 @@ unsigned sl_lang_python_capture(enum sl_origin origin, const uintptr_t *pcs, uns
     unsigned n = *n_io;
     if (__atomic_load_n(&py.hooked, __ATOMIC_ACQUIRE) == 2 && n > 0 && from_socket_module(pcs[0]))
         hook_late();
-    if (origin != SL_ORIGIN_SOCKET || pyt.n == 0 || n == 0 || !from_socket_module(pcs[0]))
+    struct py_thread *t = pyt_get(0);
+    if (origin != SL_ORIGIN_SOCKET || t == NULL || t->n == 0 || n == 0 ||
+        !from_socket_module(pcs[0]))
         return 0;
-    unsigned k = pyt.n < max ? pyt.n : max;
-    memcpy(lang, pyt.frames, k * sizeof(*lang));
-    pyt.n = 0;
+    unsigned k = t->n < max ? t->n : max;
+    memcpy(lang, t->frames, k * sizeof(*lang));
+    t->n = 0;
     if (*n_io > NATIVE_KEEP)
         *n_io = NATIVE_KEEP;
     return k;
@@ -292,18 +321,20 @@ void sl_lang_python_tracked(int fd, enum sl_origin origin, const uintptr_t *pcs,
         return;
     uint32_t id = sl_sock_id_of_fd(fd);
     struct sl_sock *s = sl_sock_get(id);
-    if (s == NULL)
+    struct py_thread *t = pyt_get(1);
+    if (s == NULL || t == NULL)
         return;
-    if (origin != SL_ORIGIN_SOCKETPAIR || pyt.npost >= 2)
-        pyt.npost = 0;     /* an accept's wait starts afresh */
-    pyt.post_id[pyt.npost] = id;
-    pyt.post_gen[pyt.npost] = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
-    pyt.npost++;
+    if (origin != SL_ORIGIN_SOCKETPAIR || t->npost >= 2)
+        t->npost = 0;      /* an accept's wait starts afresh */
+    t->post_id[t->npost] = id;
+    t->post_gen[t->npost] = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+    t->npost++;
 }
 
 unsigned sl_lang_python_native_want(enum sl_origin origin)
 {
-    if ((origin == SL_ORIGIN_SOCKET && pyt.n > 0) || origin == SL_ORIGIN_ACCEPT ||
+    struct py_thread *t = pyt_get(0);
+    if ((origin == SL_ORIGIN_SOCKET && t != NULL && t->n > 0) || origin == SL_ORIGIN_ACCEPT ||
         origin == SL_ORIGIN_ACCEPT4 || origin == SL_ORIGIN_SOCKETPAIR)
         return NATIVE_KEEP;
     return SL_STACK_MAX;
