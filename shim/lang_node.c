@@ -7,13 +7,17 @@
  * frames where it connects or listens, and hands them over with the fd as
  * soon as node has made it, by a synchronous readlink() of a path starting
  * with SL_NODE_MAGIC, which the readlink hook answers (hooks_lang.c). */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lang.h"
+#include "real.h"
 #include "stackdepot.h"
 
 #define PRELOAD_NAME "sockleak-node.js"
@@ -21,12 +25,31 @@
 
 static int node_on;
 
+/* More than one thread: node is running already (the shim was loaded late,
+ * by sockleak attach). Too late for NODE_OPTIONS, and setenv() would race
+ * with node's threads reading the environment. */
+static int already_running(void)
+{
+    char buf[4096];
+    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC), threads = 0;
+    if (dir < 0)
+        return 1;
+    for (long n; threads < 2 && (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0;)
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            threads += d->d_name[0] != '.';
+        }
+    SL_REAL(close)(dir);
+    return threads != 1;
+}
+
 int sl_lang_node_init(void)
 {
     Dl_info info;
     char path[4096], *slash, *opts;
     const char *old;
-    if (dlsym(RTLD_DEFAULT, "napi_module_register") == NULL ||
+    if (dlsym(RTLD_DEFAULT, "napi_module_register") == NULL || already_running() ||
         dladdr((void *)sl_lang_node_init, &info) == 0 || info.dli_fname == NULL)
         return 0;
     /* An absolute path: node would take "build/x.js" for a package name,
