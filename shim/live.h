@@ -18,7 +18,7 @@
 #define SL_LIVE_NFDS       5
 
 #define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
-#define SL_LIVE_VERSION    2
+#define SL_LIVE_VERSION    3
 #define SL_LIVE_MAX_SOCKS  (1u << 22)       /* record ids (runtime.c's pool) */
 #define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
 #define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
@@ -79,6 +79,7 @@ struct sl_live_shared {
      * the host adds each connection to the epoll set itself. */
     _Atomic int host_registers;
     _Atomic uint32_t max_id;        /* every published id is below it */
+    _Atomic uint64_t wanted;        /* connections flagged SL_LIVE_WANTED so far */
     _Atomic uint64_t opened, closed, closed_first, peers_dropped;
     _Atomic unsigned peer_cursor;
     char options[SL_LIVE_OPTIONS];  /* SOCKLEAK_OPTIONS as the host read it */

@@ -362,7 +362,8 @@ static void start_watcher(void)
 static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id, int fd)
 {
     start_watcher();
-    __atomic_fetch_or(&e->flags, SL_LIVE_WANTED, __ATOMIC_RELAXED);
+    if (!(__atomic_fetch_or(&e->flags, SL_LIVE_WANTED, __ATOMIC_RELEASE) & SL_LIVE_WANTED))
+        __atomic_fetch_add(&r->wanted, 1, __ATOMIC_RELEASE);
     if (__builtin_expect(!__atomic_load_n(&r->host_registers, __ATOMIC_RELAXED), 1))
         return;
     int ep = sl_private_fd(epoll_slot);

@@ -30,6 +30,9 @@ struct sl_option_desc {
     const char *choices;  /* ENUM only: "a|b" */
 };
 
+/* The process's settings (defined by the runtime, read by every layer). */
+extern struct sl_options sl_opts;
+
 extern const struct sl_option_desc sl_option_table[];
 extern const size_t sl_option_count;
 

@@ -8,7 +8,7 @@
 #include "langframe.h"
 #include "output.h"
 #include "report.h"
-#include "runtime.h"
+#include "options.h"
 #include "sockinfo.h"
 #include "stackdepot.h"
 #include "suppress.h"

@@ -8,11 +8,8 @@
 #include <sys/types.h>
 
 #include "options.h"
+#include "sockinfo.h"     /* enum sl_origin */
 
-enum sl_origin {
-    SL_ORIGIN_SOCKET, SL_ORIGIN_ACCEPT, SL_ORIGIN_ACCEPT4, SL_ORIGIN_SOCKETPAIR,
-    SL_ORIGIN_RECEIVED, SL_ORIGIN_INHERITED,
-};
 
 /* Flags of a socket record (sl_sock.flags). */
 #define SL_SOCK_SHUT_WR        0x01u  /* shutdown(SHUT_WR|SHUT_RDWR) called */
@@ -47,7 +44,6 @@ struct sl_stats {
     _Atomic uint64_t inherited;
 };
 
-extern struct sl_options sl_opts;
 extern struct sl_stats sl_stats;
 extern _Atomic int sl_ready;    /* 1 once sl_init() finished */
 

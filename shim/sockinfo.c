@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "runtime.h"
 #include "sockinfo.h"
 
 int sl_tcp_state_since(int fd, int64_t *last_recv_ms)

@@ -6,6 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How a socket came to the process (the runtime's records, reports). */
+enum sl_origin {
+    SL_ORIGIN_SOCKET, SL_ORIGIN_ACCEPT, SL_ORIGIN_ACCEPT4, SL_ORIGIN_SOCKETPAIR,
+    SL_ORIGIN_RECEIVED, SL_ORIGIN_INHERITED,
+};
+
 /* TCP state of fd (TCP_ESTABLISHED ... from <netinet/tcp.h>), or -1 when fd
  * is not a TCP socket. */
 int sl_tcp_state(int fd);

@@ -106,10 +106,16 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
 
 void wp_quiet_scan(int64_t now, int64_t period)
 {
+    static uint64_t seen_wanted;
+    static int64_t next_due;
     uint32_t max = __atomic_load_n(&wp.r->max_id, __ATOMIC_ACQUIRE);
+    uint64_t wanted = __atomic_load_n(&wp.r->wanted, __ATOMIC_ACQUIRE);
     int64_t cap = sl_opts.grace_ms * WP_NS_PER_MS / 4;
-    if (refused || max == 0)
+    /* Idle: no new socket and none due for another look costs nothing. */
+    if (refused || max == 0 || (wanted == seen_wanted && now < next_due))
         return;
+    seen_wanted = wanted;
+    next_due = INT64_MAX;
     if (max > nq) {
         struct quiet *v = realloc(q, max * sizeof(*v));
         if (v == NULL)
@@ -129,11 +135,14 @@ void wp_quiet_scan(int64_t now, int64_t period)
         struct quiet *k = &q[id];
         if (k->gen != gen)
             *k = (struct quiet){ .gen = gen, .next_ns = e->created_ns + period };
-        if (now < k->next_ns)
+        if (now < k->next_ns) {
+            next_due = k->next_ns < next_due ? k->next_ns : next_due;
             continue;
+        }
         if (consider(id, gen, e) == 0) {
             int64_t wait = period << (k->level < MAX_LEVEL ? k->level++ : MAX_LEVEL);
             k->next_ns = now + (wait < cap ? wait : cap);
+            next_due = k->next_ns < next_due ? k->next_ns : next_due;
         }
     }
 }
