@@ -7,7 +7,8 @@
  * pidfd_getfd just for the epoll_ctl or a getsockopt and given back at once:
  * an epoll entry holds no reference, so the host's close still closes.
  * Busy connections are looked at again at growing intervals, never more
- * than grace_ms / 4 apart. */
+ * than grace_ms / 4 apart; connections closed between two looks are never
+ * looked at. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -133,8 +134,13 @@ void wp_quiet_scan(int64_t now, int64_t period)
         if (!(gen & 1) || !(flags & SL_LIVE_WANTED) || (flags & SL_LIVE_WATCHED))
             continue;
         struct quiet *k = &q[id];
-        if (k->gen != gen)
-            *k = (struct quiet){ .gen = gen, .next_ns = e->created_ns + period };
+        if (k->gen != gen) {
+            /* First sight: look now (a connection accepted after its peer
+             * hung up is due at once), and have its stack symbolized
+             * before any report needs it. */
+            *k = (struct quiet){ .gen = gen, .next_ns = now };
+            wp_warm_stack(e->stack_id);
+        }
         if (now < k->next_ns) {
             next_due = k->next_ns < next_due ? k->next_ns : next_due;
             continue;
