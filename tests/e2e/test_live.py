@@ -355,3 +355,68 @@ class TestLatency(LiveTestCase):
         # Counted from the accept it would come accept_ms later than this.
         self.assertLess(waited, GRACE_MS + min(SLACK_MS, accept_ms), json.dumps(live))
         self.assertFrame(live, "late_accept", "live_block.c")
+
+
+def watcher_of(pid):
+    """The pid of pid's watcher process (it maps pid's sockleak-live memfd
+    at fd 3), or None."""
+    region = None
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        path = "/proc/%d/fd/%s" % (pid, fd)
+        try:
+            if "memfd:sockleak-live" in os.readlink(path):
+                region = os.stat(path)
+        except OSError:
+            pass
+    if region is None:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pid:
+            continue
+        try:
+            st = os.stat("/proc/%s/fd/3" % entry)
+        except OSError:
+            continue
+        if (st.st_ino, st.st_dev) == (region.st_ino, region.st_dev):
+            return int(entry)
+    return None
+
+
+class TestWatcherProcess(LiveTestCase):
+    def wait_gone(self, pid, timeout_s=5):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":
+                        return True
+            except FileNotFoundError:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def test_live_watcher_process_ends_with_the_program(self):
+        """The watcher process is not the program's child (init adopted
+        it), holds none of the program's sockets, and ends when the program
+        exits or is killed with SIGKILL."""
+        for how in ("exit", "SIGKILL"):
+            with self.subTest(how=how), HoldingServer() as server:
+                self.use_subdir(how)
+                p = self.start([prog("live_idle"), server.port, 1500], live_options())
+                fd = self.first_line(p)["fd"]
+                deadline = time.monotonic() + 5
+                w = None
+                while w is None and time.monotonic() < deadline:
+                    w = watcher_of(p.pid)
+                    time.sleep(0.02)
+                self.assertIsNotNone(w, "no watcher process found for pid %d" % p.pid)
+                with open("/proc/%d/stat" % w) as f:
+                    ppid = int(f.read().split(")")[-1].split()[1])
+                self.assertNotEqual(ppid, p.pid, "the watcher must not be the program's child")
+                held = [os.readlink("/proc/%d/fd/%s" % (w, n)) for n in os.listdir("/proc/%d/fd" % w)]
+                mine = os.readlink("/proc/%d/fd/%d" % (p.pid, fd))
+                self.assertNotIn(mine, held, "the watcher holds the program's socket")
+                if how == "SIGKILL":
+                    p.kill()
+                p.communicate(timeout=30)
+                self.assertTrue(self.wait_gone(w), "the watcher outlived the program (%s)" % how)
