@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "real.h"
 #include "runtime.h"
 
@@ -26,6 +27,9 @@ int fcntl64(int, int, ...);
 
 __attribute__((constructor)) static void sockleak_start(void)
 {
+    /* dlopen'ed by sockleak attach: sl_attach() starts us, not the loader */
+    if (sl_attach_loaded_late())
+        return;
     sl_init();
 }
 

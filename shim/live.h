@@ -16,6 +16,7 @@
 #define SL_LIVE_FD_WAKE    6    /* an eventfd: snapshot requests, stop */
 #define SL_LIVE_FD_ALIVE   7    /* a pipe's read end: EOF once the host exits or execs */
 #define SL_LIVE_NFDS       5
+#define SL_LIVE_FD_REPORT  8    /* attach only: the memfd reports go to (else not open) */
 
 #define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
 #define SL_LIVE_VERSION    3

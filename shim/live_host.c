@@ -191,6 +191,7 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
 
 struct spawn {
     int fds[SL_LIVE_NFDS];      /* become SL_LIVE_FD_REGION... in the child */
+    int report_fd;              /* attach: becomes SL_LIVE_FD_REPORT; else -1 */
     char *argv[2];
     char *envp[1];
     char *stack2;
@@ -206,15 +207,20 @@ static long raw(long nr, long a, long b, long c)
 static int exec_watcher(void *arg)
 {
     struct spawn *sp = arg;
-    int moved[SL_LIVE_NFDS];
+    int moved[SL_LIVE_NFDS], report = -1;
     for (int i = 0; i < SL_LIVE_NFDS; i++)
-        if ((moved[i] = (int)raw(SYS_fcntl, sp->fds[i], F_DUPFD, SL_LIVE_FD_REGION + SL_LIVE_NFDS)) < 0)
+        if ((moved[i] = (int)raw(SYS_fcntl, sp->fds[i], F_DUPFD, SL_LIVE_FD_REPORT + 1)) < 0)
             raw(SYS_exit_group, 127, 0, 0);
+    if (sp->report_fd >= 0)
+        report = (int)raw(SYS_fcntl, sp->report_fd, F_DUPFD, SL_LIVE_FD_REPORT + 1);
     for (int i = 0; i < SL_LIVE_NFDS; i++)
         raw(SYS_dup3, moved[i], SL_LIVE_FD_REGION + i, 0);
+    if (report >= 0)
+        raw(SYS_dup3, report, SL_LIVE_FD_REPORT, 0);
     /* Nothing of the program's stays open in it: not its sockets (their
      * FIN must not wait for us), not its stdin or stdout. */
-    raw(SYS_close_range, SL_LIVE_FD_REGION + SL_LIVE_NFDS, ~0u, 0);
+    raw(SYS_close_range, report >= 0 ? SL_LIVE_FD_REPORT + 1 : SL_LIVE_FD_REGION + SL_LIVE_NFDS,
+        ~0u, 0);
     int null = (int)raw(SYS_open, (long)"/dev/null", O_RDWR, 0);
     if (null >= 0) {
         raw(SYS_dup3, null, 0, 0);
@@ -247,6 +253,7 @@ static int spawn_watcher(struct sl_live_shared *r)
     }
     struct spawn sp = {
         .fds = { sl_private_fd(region_slot), sl_stack_fd(), ep, wake, pipefd[0] },
+        .report_fd = sl_out_fixed_fd(),
         .argv = { watcher_path, NULL },
     };
     (void)r;
@@ -556,6 +563,11 @@ void sl_watcher_init(void)
     }
 }
 
+void sl_watcher_set_options(const char *spec)
+{
+    snprintf(options_copy, sizeof(options_copy), "%s", spec ? spec : "");
+}
+
 void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
 {
     if (!live_on() && !snapshots_on())
@@ -564,14 +576,15 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
     if (r == NULL)
         return;
     publish(r, id, s, fd);
-    if (s->origin != SL_ORIGIN_INHERITED)
+    if (s->origin != SL_ORIGIN_INHERITED && s->origin != SL_ORIGIN_PRE_ATTACH)
         __atomic_fetch_add(&r->opened, 1, __ATOMIC_RELAXED);
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
         (s->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited))
         return;
     if (live_on() && tcp_inet(s) &&
         (s->origin == SL_ORIGIN_ACCEPT || s->origin == SL_ORIGIN_ACCEPT4 ||
-         s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED))
+         s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED ||
+         s->origin == SL_ORIGIN_PRE_ATTACH))
         watch(r, &r->socks[id], id, fd);
     else if (snapshots_on())
         start_watcher();

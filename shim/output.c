@@ -16,6 +16,7 @@
 static _Atomic int private_fds[NPRIVATE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static _Atomic int report_slot = -1;
 static int report_pid;          /* the watcher process writes as its host */
+static _Atomic int fixed_fd;     /* attach: reports go only to the given fd */
 
 int sl_private_add(int fd)
 {
@@ -104,7 +105,7 @@ static int report_fd(void)
     int fd = sl_private_fd(slot);
     char path[4096];
 
-    if (fd >= 0)
+    if (fd >= 0 || __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE))
         return fd;
     if (sl_opts.log_path == NULL || sl_opts.log_path[0] == '\0' || getauxval(AT_SECURE))
         return -1;
@@ -130,14 +131,53 @@ void sl_out_write(const char *buf, size_t len)
 {
     int saved = errno;
     int fd = report_fd();
-    write_all(fd >= 0 ? fd : STDERR_FILENO, buf, len);
+    /* attached: the program's stderr is not ours to write to */
+    if (fd >= 0 || !__atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE))
+        write_all(fd >= 0 ? fd : STDERR_FILENO, buf, len);
     errno = saved;
+}
+
+int sl_out_use_fd(int fd)
+{
+    int slot = sl_private_add(fd);
+    if (slot < 0)
+        return -1;
+    __atomic_store_n(&fixed_fd, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&report_slot, slot, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int sl_out_fixed_fd(void)
+{
+    return __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE)
+               ? sl_private_fd(__atomic_load_n(&report_slot, __ATOMIC_ACQUIRE)) : -1;
+}
+
+void sl_out_close(void)
+{
+    sl_private_close(__atomic_exchange_n(&report_slot, -1, __ATOMIC_ACQ_REL));
+    __atomic_store_n(&fixed_fd, 0, __ATOMIC_RELEASE);
 }
 
 void sl_out_warn(const char *line)
 {
     char buf[1024];
     int saved = errno;
+    if (__atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE)) {
+        /* attached: a warning event in the report, never the program's stderr */
+        int n = snprintf(buf, sizeof(buf), "{\"event\":\"warning\",\"pid\":%d,\"message\":\"",
+                         (int)getpid());
+        for (const char *p = line; *p != '\0' && n < (int)sizeof(buf) - 8; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == '"' || c == '\\')
+                buf[n++] = '\\';
+            buf[n++] = c < 0x20 ? ' ' : (char)c;
+        }
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\"}\n");
+        sl_out_write(buf, (size_t)n);
+        errno = saved;
+        return;
+    }
     int n = snprintf(buf, sizeof(buf), "%s\n", line);
     if (n > (int)sizeof(buf) - 1)
         n = (int)sizeof(buf) - 1;

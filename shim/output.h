@@ -28,6 +28,14 @@ void sl_private_close(int slot);       /* close it unless lost */
 
 /* The watcher process writes to its host's PREFIX.PID. */
 void sl_out_set_pid(int pid);
+/* Attach mode: write every report (and warning, as a JSON "warning" event)
+ * to fd, which becomes a private fd; nothing goes to stderr or log_path.
+ * Returns 0, or -1 when no private slot is free. */
+int sl_out_use_fd(int fd);
+/* That fd, or -1 when not attached (the watcher process gets it). */
+int sl_out_fixed_fd(void);
+/* Close that fd and go back to stderr/log_path (detach). */
+void sl_out_close(void);
 
 /* A fork child: its report goes to its own PREFIX.PID. */
 void sl_out_after_fork(void);

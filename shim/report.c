@@ -295,7 +295,11 @@ void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l)
     sl_buf_json_str(b, l->has_peer ? l->peer : NULL);
     sl_buf_printf(b, ",\"tcp_state\":");
     sl_buf_json_str(b, l->tcp_state >= 0 ? sl_tcp_state_name(l->tcp_state) : NULL);
-    sl_buf_printf(b, ",\"age_ms\":%" PRId64 ",\"fin_age_ms\":", l->age_ms);
+    /* age_ms is null when unknown (pre_attach: created before sockleak came) */
+    if (l->age_ms >= 0)
+        sl_buf_printf(b, ",\"age_ms\":%" PRId64 ",\"fin_age_ms\":", l->age_ms);
+    else
+        sl_buf_printf(b, ",\"age_ms\":null,\"fin_age_ms\":");
     if (l->fin_age_ms >= 0)
         sl_buf_printf(b, "%" PRId64, l->fin_age_ms);
     else
@@ -333,7 +337,10 @@ static void text_socket_line(struct sl_buf *b, const struct sl_leak *l)
     if (l->tcp_state < 0)
         sl_buf_printf(b, " %s", sl_family_name(l->family, fam, sizeof(fam)));
     sl_buf_printf(b, ", age ");
-    text_duration(b, l->age_ms);
+    if (l->age_ms >= 0)
+        text_duration(b, l->age_ms);
+    else
+        sl_buf_printf(b, "unknown");
     if (l->fin_age_ms >= 0) {
         sl_buf_printf(b, ", peer closed ");
         text_duration(b, l->fin_age_ms);
@@ -383,9 +390,13 @@ static void write_text_group(struct sl_buf *b, const struct sl_leak *l, size_t c
                        ? (size_t)sl_opts.max_sockets : count;
     sl_buf_printf(b, "==%d== sockleak: %zu socket%s %s", l->pid, count,
                   count == 1 ? "" : "s", kind_headline(l->kind));
-    text_culprit(b, l->stack_id);
-    sl_buf_printf(b, ", created at:\n");
-    text_stack(b, l->stack_id);
+    if (l->origin == SL_ORIGIN_PRE_ATTACH) {
+        sl_buf_printf(b, " (attached: creation stack unknown):\n");
+    } else {
+        text_culprit(b, l->stack_id);
+        sl_buf_printf(b, ", created at:\n");
+        text_stack(b, l->stack_id);
+    }
     for (size_t i = 0; i < shown; i++)
         text_socket_line(b, &l[i]);
     if (shown < count)
@@ -403,9 +414,16 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
                       ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
                       ",\"close_wait\":%" PRIu64 ",\"open_at_exit\":%" PRIu64
                       ",\"inherited\":%" PRIu64 ",\"suppressed\":%" PRIu64
-                      ",\"groups\":%zu,\"exit_status\":%d,\"closed_first\":%" PRIu64 "}\n",
+                      ",\"groups\":%zu,\"exit_status\":",
                       s->pid, s->opened, s->closed, leaks, s->close_wait, s->open_at_exit,
-                      s->inherited, s->suppressed, ngroups, s->exit_status, s->closed_first);
+                      s->inherited, s->suppressed, ngroups);
+        /* detach: the process runs on, it has no exit status */
+        if (s->when != NULL)
+            sl_buf_printf(b, "null,\"when\":\"%s\",\"pre_attach\":%" PRIu64, s->when,
+                          s->pre_attach);
+        else
+            sl_buf_printf(b, "%d", s->exit_status);
+        sl_buf_printf(b, ",\"closed_first\":%" PRIu64 "}\n", s->closed_first);
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
                       " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
@@ -451,7 +469,7 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum)
             sum->open_at_exit += groups[g].count;
         if (sl_opts.format == SL_FORMAT_JSON) {
             for (size_t i = 0; i < groups[g].count; i++)
-                json_leak(&b, &first[i], "exit");
+                json_leak(&b, &first[i], sum->when ? sum->when : "exit");
             sl_buf_flush(&b);
         } else {
             write_text_group(&b, first, groups[g].count);

@@ -36,6 +36,8 @@ struct sl_summary {
     uint64_t suppressed;                 /* matched a suppression, not reported */
     int exit_status;                     /* as passed to exit/_exit or returned by main */
     uint64_t closed_first;               /* connections closed here first (TIME_WAIT) */
+    uint64_t pre_attach;                 /* open when sockleak attach came */
+    const char *when;                    /* NULL: "exit"; "detach" (sockleak attach) */
 };
 
 /* A growable line buffer (report time only: it allocates). */

@@ -42,6 +42,8 @@ static _Atomic int cached_pid;
 static _Atomic uint32_t fork_epoch;      /* bumped in every fork child */
 static _Atomic int exit_reported_pid;
 static int64_t start_ns;
+static _Atomic int attached;             /* 1 while in attach mode (sl_runtime_attach) */
+static int exit_handler_registered;
 
 
 int64_t sl_now_ns(void)
@@ -119,7 +121,7 @@ static void release(uint32_t id, int fd)
     struct sl_sock *s = sl_sock_get(id);
     if (s == NULL || __atomic_fetch_sub(&s->nfds, 1, __ATOMIC_ACQ_REL) != 1)
         return;
-    if (s->origin != SL_ORIGIN_INHERITED &&
+    if (s->origin != SL_ORIGIN_INHERITED && s->origin != SL_ORIGIN_PRE_ATTACH &&
         s->epoch == __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED))
         __atomic_fetch_add(&sl_stats.closed, 1, __ATOMIC_RELAXED);
     sl_watcher_on_close(id, s, fd);
@@ -198,7 +200,8 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->protocol = protocol;
     s->ino = st.st_ino;
     s->dev = st.st_dev;
-    s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns : sl_now_ns();
+    s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns
+                  : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_ns();
     s->fin_ns = 0;
     s->close_wait_ns = 0;
     s->flags = 0;
@@ -207,6 +210,8 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);    /* odd: in use */
     if (origin == SL_ORIGIN_INHERITED)
         __atomic_fetch_add(&sl_stats.inherited, 1, __ATOMIC_RELAXED);
+    else if (origin == SL_ORIGIN_PRE_ATTACH)
+        __atomic_fetch_add(&sl_stats.pre_attach, 1, __ATOMIC_RELAXED);
     else
         __atomic_fetch_add(&sl_stats.opened, 1, __ATOMIC_RELAXED);
     /* A stale entry means the old fd was closed behind our back (a raw
@@ -402,7 +407,7 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     }
     int64_t last_recv_ms = -1;
     out->tcp_state = sl_tcp_state_since(fd, &last_recv_ms);
-    out->age_ms = (now - s->created_ns) / 1000000;
+    out->age_ms = s->origin == SL_ORIGIN_PRE_ATTACH ? -1 : (now - s->created_ns) / 1000000;
 
     int peer_closed = fin != 0 || out->tcp_state == TCP_CLOSE_WAIT ||
                       out->tcp_state == TCP_LAST_ACK || out->tcp_state == TCP_CLOSING;
@@ -504,7 +509,7 @@ static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
 
 /* Describe every tracked socket and report. Returns the number of leaks
  * that count for exitcode. */
-static int report_now(int status)
+static int report_now(int status, const char *when)
 {
     struct exit_leaks e = { .now = sl_now_ns() };
     struct sl_summary sum = { 0 };
@@ -513,6 +518,8 @@ static int report_now(int status)
     sum.opened = sl_stats.opened;
     sum.closed = sl_stats.closed;
     sum.inherited = sl_stats.inherited;
+    sum.pre_attach = sl_stats.pre_attach;
+    sum.when = when;
     sum.exit_status = status;
     sum.closed_first = sl_watcher_closed_first();
     sl_report_exit(e.v, e.n, &sum);
@@ -533,7 +540,7 @@ static int exit_report(int status)
     int saved = errno;
     sl_in_shim = 1;
     sl_watcher_stop();
-    int failing = report_now(status);
+    int failing = report_now(status, NULL);
     sl_in_shim = 0;
     errno = saved;
     return failing > 0 && sl_opts.exitcode != 0 ? (int)sl_opts.exitcode : status;
@@ -566,9 +573,24 @@ static void exit_handler(int status, void *arg)
 
 /* ---- start, fork ---- */
 
+/* A socket found open when attaching: when its peer already hung up, the
+ * kernel's time since the peer's last segment (its FIN) stands in for the
+ * 0-byte read we never saw, so an old CLOSE_WAIT is due at the first scan. */
+static void adopt_pre_attach(int fd)
+{
+    struct sl_sock *s = sl_sock_of_fd(fd);
+    int64_t last_recv_ms = -1;
+    if (s == NULL || s->type != SOCK_STREAM)
+        return;
+    int state = sl_tcp_state_since(fd, &last_recv_ms);
+    if ((state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK) && last_recv_ms >= 0)
+        __atomic_store_n(&s->fin_ns, sl_now_ns() - last_recv_ms * 1000000, __ATOMIC_RELAXED);
+}
+
 /* Every socket open before we started is inherited (systemd socket
- * activation, CI runners' stdio, an exec'ing parent). */
-static void track_inherited(void)
+ * activation, CI runners' stdio, an exec'ing parent); when attaching to a
+ * running process, pre_attach. */
+static void track_existing(enum sl_origin origin)
 {
     char buf[4096];
     int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -591,10 +613,13 @@ static void track_inherited(void)
                 continue;
             /* stdin and stdout are often one socket: one record, two fds. */
             int same = same_socket_fd(st.st_ino, st.st_dev);
-            if (same >= 0)
+            if (same >= 0) {
                 link_fd(same, (int)fd);
-            else
-                track((int)fd, family, type, protocol, SL_ORIGIN_INHERITED, 0);
+            } else {
+                track((int)fd, family, type, protocol, origin, 0);
+                if (origin == SL_ORIGIN_PRE_ATTACH)
+                    adopt_pre_attach((int)fd);
+            }
         }
     }
     SL_REAL(close)(dir);
@@ -646,8 +671,9 @@ void sl_init(void)
     sl_stack_init();
     __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
     sl_lang_init();
-    track_inherited();
+    track_existing(SL_ORIGIN_INHERITED);
     on_exit(exit_handler, NULL);
+    exit_handler_registered = 1;
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
     sl_watcher_init();
     sl_in_shim = 0;
@@ -666,4 +692,95 @@ void sl_on_fork_child(void)
     sl_out_after_fork();
     sl_symbolize_reset();
     sl_watcher_after_fork();
+}
+
+/* ---- attach mode ---- */
+
+int sl_runtime_attached(void)
+{
+    return __atomic_load_n(&attached, __ATOMIC_ACQUIRE);
+}
+
+int sl_runtime_attach(const char *options)
+{
+    int state = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
+    /* Preloaded (or attached) already: one runtime per process. */
+    if (__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || state == 1 ||
+        !__atomic_compare_exchange_n(&init_state, &state, 1, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return -EEXIST;
+    sl_in_shim = 1;
+    start_ns = sl_now_ns();
+    cached_pid = (int)syscall(SYS_getpid);
+    sl_options_parse(&sl_opts, options, opts_buf, sizeof(opts_buf), warn_cb);
+    if (sl_opts.stack_depth < 1 || sl_opts.stack_depth > SL_STACK_MAX)
+        sl_opts.stack_depth = sl_opts.stack_depth < 1 ? 1 : SL_STACK_MAX;
+    if (sl_fdtable_init(max_fds()) != 0) {
+        __atomic_store_n(&init_state, state, __ATOMIC_RELEASE);
+        sl_in_shim = 0;
+        return -ENOMEM;
+    }
+    sl_stack_init();
+    sl_stack_reshare();         /* a new memfd for the stacks after a detach */
+    __atomic_store_n(&exit_reported_pid, 0, __ATOMIC_RELAXED);
+    /* before the first socket: the watcher process gets these options */
+    sl_watcher_init();
+    sl_watcher_set_options(options);
+    __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
+    track_existing(SL_ORIGIN_PRE_ATTACH);
+    /* Registered once per process: it stays when we detach (there is no
+     * way to remove it) and then finds nothing to report. */
+    if (!exit_handler_registered && on_exit(exit_handler, NULL) == 0)
+        exit_handler_registered = 1;
+    __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+    sl_in_shim = 0;
+    return 0;
+}
+
+static void forget_cb(int fd, uint32_t id, void *arg)
+{
+    (void)id;
+    (void)arg;
+    uint32_t taken = sl_fd_take(fd);
+    struct sl_sock *s = sl_sock_get(taken);
+    if (s != NULL && __atomic_fetch_sub(&s->nfds, 1, __ATOMIC_ACQ_REL) == 1)
+        rec_free(taken);
+}
+
+/* Forget every record and count, so a later attach starts clean. */
+static void forget_all(void)
+{
+    sl_fd_foreach(0, ~0u, forget_cb, NULL);
+    __atomic_store_n(&sl_stats.opened, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.closed, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.inherited, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.pre_attach, 0, __ATOMIC_RELAXED);
+}
+
+void sl_runtime_detach(void)
+{
+    if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    sl_in_shim = 1;
+    sl_watcher_stop();
+    int pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (__atomic_exchange_n(&exit_reported_pid, pid, __ATOMIC_ACQ_REL) != pid)
+        report_now(-1, "detach");
+    /* Hooks still running in other threads see this and record nothing. */
+    __atomic_store_n(&sl_ready, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
+    forget_all();
+    sl_watcher_after_fork();    /* drops its state and closes its fds */
+    sl_symbolize_reset();       /* closes the ELF files libdw opened */
+    sl_in_shim = 0;
+    errno = saved;
+}
+
+void sl_runtime_forget(void)
+{
+    __atomic_store_n(&sl_ready, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&exit_reported_pid, (int)syscall(SYS_getpid), __ATOMIC_RELAXED);
 }

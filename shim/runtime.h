@@ -42,6 +42,7 @@ struct sl_stats {
     _Atomic uint64_t opened;    /* created or received, not inherited */
     _Atomic uint64_t closed;    /* of those, closed */
     _Atomic uint64_t inherited;
+    _Atomic uint64_t pre_attach; /* open when sockleak attach came */
 };
 
 extern struct sl_stats sl_stats;
@@ -105,5 +106,23 @@ int64_t sl_now_ns(void);
 
 /* Write the exit report now (idempotent per process). */
 void sl_report_at_exit(void);
+
+/* ---- attach mode (shim/attach.c drives these) ---- */
+
+/* Start the runtime in a running process with the SOCKLEAK_OPTIONS-style
+ * string options (the environment is not read); every socket open now is
+ * adopted as origin pre_attach. Returns 0, or -EEXIST when the runtime
+ * already runs (preloaded, or attached). */
+int sl_runtime_attach(const char *options);
+
+/* Write the final report of every socket still open (when "detach"), stop
+ * the watcher, release its fds and forget every record. */
+void sl_runtime_detach(void);
+
+/* A fork child of an attached process: stop tracking, touch nothing shared. */
+void sl_runtime_forget(void);
+
+/* 1 while the runtime runs in attach mode. */
+int sl_runtime_attached(void);
 
 #endif

@@ -143,6 +143,7 @@ const char *sl_origin_name(int origin)
     case SL_ORIGIN_SOCKETPAIR: return "socketpair";
     case SL_ORIGIN_RECEIVED: return "received";
     case SL_ORIGIN_INHERITED: return "inherited";
+    case SL_ORIGIN_PRE_ATTACH: return "pre_attach";
     }
     return "unknown";
 }

@@ -10,6 +10,7 @@
 enum sl_origin {
     SL_ORIGIN_SOCKET, SL_ORIGIN_ACCEPT, SL_ORIGIN_ACCEPT4, SL_ORIGIN_SOCKETPAIR,
     SL_ORIGIN_RECEIVED, SL_ORIGIN_INHERITED,
+    SL_ORIGIN_PRE_ATTACH,   /* open when sockleak attach came: no stack, age unknown */
 };
 
 /* TCP state of fd (TCP_ESTABLISHED ... from <netinet/tcp.h>), or -1 when fd

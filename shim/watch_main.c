@@ -196,6 +196,9 @@ static int setup(void)
     sl_options_parse(&sl_opts, spec, opts_buf, sizeof(opts_buf), warn_cb);
     sl_in_shim = 1;
     sl_out_set_pid(wp.host_pid);
+    /* sockleak attach: reports go to the memfd its command reads */
+    if (fcntl(SL_LIVE_FD_REPORT, F_GETFD) >= 0)
+        sl_out_use_fd(SL_LIVE_FD_REPORT);
     sl_symbolize_set_pid(wp.host_pid);
     wp.diag = sl_diag_open();
     struct epoll_event alive = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_ALIVE };

@@ -10,6 +10,8 @@
 struct sl_sock;
 
 void sl_watcher_init(void);                          /* end of sl_init() */
+/* Attach mode: the options the watcher process gets (not the environment's). */
+void sl_watcher_set_options(const char *spec);
 void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd);  /* tracked */
 void sl_watcher_on_connect(struct sl_sock *s, int fd);
 void sl_watcher_on_shutdown(struct sl_sock *s, int fd); /* SHUT_WR or SHUT_RDWR */

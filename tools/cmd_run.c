@@ -16,7 +16,6 @@
 
 #include "passthrough.h"
 
-#define LIB_NAME "libsockleak.so"
 #define DEFAULT_WAIT_S 10       /* for descendants still running at the end */
 #define POLL_MS 50
 #define MAX_LISTED 8            /* pids named in the "still running" message */
@@ -44,12 +43,11 @@ static int usable(const char *path, char *out) {
     return access(path, R_OK) == 0 && realpath(path, out) != NULL;
 }
 
-/* --lib, else beside this program (the build tree), else ../lib (installed). */
-static int find_library(const char *given, char out[PATH_MAX]) {
+int slt_find_library(const char *cmd, const char *given, char out[]) {
     char exe[PATH_MAX], path[PATH_MAX + 32];
     if (given) {
         if (usable(given, out)) return 0;
-        fprintf(stderr, "sockleak run: cannot use --lib %s: %s\n", given, strerror(errno));
+        fprintf(stderr, "sockleak %s: cannot use --lib %s: %s\n", cmd, given, strerror(errno));
         return -1;
     }
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -62,8 +60,8 @@ static int find_library(const char *given, char out[PATH_MAX]) {
         snprintf(path, sizeof(path), "%s/../lib/%s", exe, LIB_NAME);
         if (usable(path, out)) return 0;
     }
-    fprintf(stderr, "sockleak run: cannot find %s beside %s or in %s/../lib; give --lib PATH\n",
-            LIB_NAME, n > 0 ? exe : "this program", n > 0 ? exe : ".");
+    fprintf(stderr, "sockleak %s: cannot find %s beside %s or in %s/../lib; give --lib PATH\n",
+            cmd, LIB_NAME, n > 0 ? exe : "this program", n > 0 ? exe : ".");
     return -1;
 }
 
@@ -287,7 +285,7 @@ int slt_cmd_run(int argc, char **argv) {
         fprintf(stderr, "sockleak run: no COMMAND given\n\n");
         slt_usage(stderr, usage, opts);
     }
-    if (n > 0 && !slt_report_flags_check(&f) && !find_library(lib, libpath)) {
+    if (n > 0 && !slt_report_flags_check(&f) && !slt_find_library("run", lib, libpath)) {
         if (strpbrk(libpath, ": "))  /* both separate LD_PRELOAD entries */
             fprintf(stderr, "sockleak run: the library path %s contains ':' or ' '\n", libpath);
         else

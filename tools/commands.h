@@ -37,6 +37,13 @@ int slt_report_flags_check(struct slt_report_flags *f);
 /* The last value of key in a SOCKLEAK_OPTIONS string, copied to buf. */
 const char *slt_options_get(const char *spec, const char *key, char *buf, size_t len);
 
+#define LIB_NAME "libsockleak.so"
+
+/* The shim: --lib, else beside this program (the build tree), else ../lib
+ * (installed). Returns 0, or -1 after a message naming cmd. */
+int slt_find_library(const char *cmd, const char *given, char out[]);
+
+int slt_cmd_attach(int argc, char **argv);
 int slt_cmd_report(int argc, char **argv);
 int slt_cmd_run(int argc, char **argv);
 int slt_cmd_scan(int argc, char **argv);

@@ -16,6 +16,8 @@ struct command {
 static const struct command commands[] = {
     { "run", slt_cmd_run, "run [options] [--] COMMAND [ARGS...]",
       "run COMMAND under the preload library and report the sockets its processes leaked" },
+    { "attach", slt_cmd_attach, "attach [options] PID",
+      "attach to a running process, report its leaks live, then detach (no restart needed)" },
     { "report", slt_cmd_report, "report [options] FILE...",
       "merge JSON report files (log_path=...:format=json) from many processes or hosts" },
     { "scan", slt_cmd_scan, "scan [--all] PID...",

@@ -8,7 +8,8 @@ TOOLS_LIBS   := $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c) \
 TOOLS_SRCS   := tools/reader.c tools/group.c tools/suppress.c shim/suppress.c shim/langframe.c tools/baseline.c \
                 tools/analyze.c tools/output_text.c tools/output_json.c tools/output_sarif.c \
                 tools/cli.c tools/passthrough.c tools/cmd_report.c tools/cmd_run.c tools/cmd_scan.c \
-                shim/sockdiag.c
+                shim/sockdiag.c \
+                tools/inject.c tools/cmd_attach.c
 TOOLS_OBJS   := $(TOOLS_SRCS:%.c=$(BUILD)/%.o)
 TOOLS_HDRS   := $(wildcard tools/*.h) shim/options.h shim/options.inc shim/suppress.h \
                 shim/sockdiag.h shim/langframe.h
