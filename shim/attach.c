@@ -39,8 +39,9 @@ struct hook {
     void *hook;         /* our definition; NULL: not wrapped */
 };
 
-static void *real_dlopen;
+static void *real_dlopen, *real_pipe2;
 static void *attach_dlopen(const char *file, int mode);
+static int attach_pipe2(int fds[2], int flags);
 
 static struct hook hooks[] = {
 #define HOOK_ROW(ret, name, params) { #name, (void **)&sl_real.name, NULL },
@@ -48,6 +49,8 @@ static struct hook hooks[] = {
 #undef HOOK_ROW
     /* attach only: a library loaded later gets its slots patched too */
     { "dlopen", &real_dlopen, (void *)attach_dlopen },
+    /* attach only: libunwind's validation pipe goes high and is ours to close */
+    { "pipe2", &real_pipe2, (void *)attach_pipe2 },
 };
 #define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
 
@@ -73,6 +76,13 @@ static size_t nranges;
 static char *maps_buf;
 static uintptr_t self_lo, self_hi, ldso_base, vdso_base;
 static long page_size;
+static const char *only_name;      /* a pass that patches just this function */
+
+/* libunwind's memory-validation pipe: made (once per process) through its
+ * pipe2 slot while our unwinder runs; closed at detach, and remade on the
+ * same numbers at the next attach, since libunwind keeps using them. */
+static int unwind_slot[2] = { -1, -1 };
+static int unwind_fd[2] = { -1, -1 };
 
 /* Re-checks for slots lazy binding or a concurrent dlopen wrote after us. */
 static pthread_t recheck_thread;
@@ -198,7 +208,7 @@ static const struct hook *find_hook(const char *name)
 {
     for (size_t i = 0; i < NHOOKS; i++)
         if (hooks[i].hook != NULL && name[0] == hooks[i].name[0] &&
-            strcmp(name, hooks[i].name) == 0)
+            strcmp(name, hooks[i].name) == 0 && (only_name == NULL || !strcmp(name, only_name)))
             return &hooks[i];
     return NULL;
 }
@@ -387,6 +397,48 @@ static void *attach_dlopen(const char *file, int mode)
     return h;
 }
 
+/* ---- libunwind's pipe ---- */
+
+static int attach_pipe2(int fds[2], int flags)
+{
+    int (*real)(int *, int) = (int (*)(int *, int))real_pipe2;
+    int rc = real(fds, flags);
+    /* Only the pipe our own unwinder asks for; the program's are its own. */
+    if (rc != 0 || !sl_in_shim || unwind_slot[0] >= 0)
+        return rc;
+    for (int end = 0; end < 2; end++) {
+        fds[end] = sl_private_move_high(fds[end]);
+        unwind_fd[end] = fds[end];
+        unwind_slot[end] = sl_private_add(fds[end]);
+    }
+    return rc;
+}
+
+/* Closed at detach: the numbers stay reserved in unwind_fd. */
+static void unwind_pipe_close(void)
+{
+    for (int end = 0; end < 2; end++) {
+        sl_private_close(unwind_slot[end]);
+        unwind_slot[end] = -1;
+    }
+}
+
+/* libunwind opens its pipe once per process: give it back at the numbers it
+ * remembers (high, normally still free). */
+static void unwind_pipe_reopen(void)
+{
+    int p[2];
+    if (unwind_fd[0] < 0 || unwind_slot[0] >= 0 || fcntl(unwind_fd[0], F_GETFD) >= 0 ||
+        fcntl(unwind_fd[1], F_GETFD) >= 0 ||
+        ((int (*)(int *, int))real_pipe2)(p, O_CLOEXEC | O_NONBLOCK) != 0)
+        return;
+    for (int end = 0; end < 2; end++) {
+        if (dup3(p[end], unwind_fd[end], O_CLOEXEC) == unwind_fd[end])
+            unwind_slot[end] = sl_private_add(unwind_fd[end]);
+        SL_REAL(close)(p[end]);
+    }
+}
+
 /* ---- re-checks ---- */
 
 /* Lazy binding that was resolving while we patched, or a library another
@@ -474,6 +526,7 @@ static void fork_child(void)
     unpatch_all();
     sl_runtime_forget();
     sl_out_close();
+    unwind_pipe_close();
 }
 
 /* ---- entry points ---- */
@@ -486,8 +539,8 @@ static int resolve_hooks(void)
         return -ENOENT;
     for (size_t i = 0; i < NHOOKS; i++) {
         void *def = dlsym(RTLD_DEFAULT, hooks[i].name);
-        if (hooks[i].real == &real_dlopen) {
-            real_dlopen = def;
+        if (hooks[i].real == &real_dlopen || hooks[i].real == &real_pipe2) {
+            *hooks[i].real = def;
             if (def == NULL)
                 hooks[i].hook = NULL;
             continue;
@@ -527,15 +580,22 @@ static int attach_locked(const char *options)
         SL_REAL(close)(fd);
         return -EMFILE;
     }
+    npatches = 0;
+    __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
+    /* libunwind's pipe2 first: the runtime's start may initialise it */
+    only_name = "pipe2";
+    patch_all();
+    only_name = NULL;
+    unwind_pipe_reopen();
     rc = sl_runtime_attach(options);
     if (rc != 0) {
+        unpatch_all();
+        __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
         sl_out_close();
         return rc;
     }
     if (!atfork_done)
         atfork_done = pthread_atfork(NULL, NULL, fork_child) == 0;
-    npatches = 0;
-    __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
     patch_all();
     /* Single-threaded, nothing can race our patching: no thread needed
      * (and none is started, so glibc's single-thread fast paths stay). */
@@ -566,6 +626,7 @@ SL_EXPORT int sl_detach(void)
         unpatch_all();
         sl_runtime_detach();
         sl_out_close();
+        unwind_pipe_close();
     }
     pthread_mutex_unlock(&lock);
     errno = saved;

@@ -118,7 +118,7 @@ static int watch(pid_t pid, const char *lib, long duration, const struct slt_ana
                         (int)pid, path, strerror(errno));
     fprintf(stderr, "sockleak: attached to process %d in %.1f ms%s; reporting leaks live%s\n",
             (int)pid, r.ms, r.via_memfd ? " (library loaded from a memfd)" : "",
-            duration > 0 ? "" : "; Ctrl-C detaches");
+            duration >= 0 ? "" : "; Ctrl-C detaches");
     char *buf = NULL;
     size_t len = 0, cap = 0, shown = 0;
     struct timespec start, now;
@@ -130,7 +130,7 @@ static int watch(pid_t pid, const char *lib, long duration, const struct slt_ana
         follow(fd, &buf, &len, &cap, &shown, pid);
         if ((gone = target_gone(pidfd, pid))) break;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (duration > 0 && (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
+        if (duration >= 0 && (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
                                 duration * 1000)
             break;
     }
@@ -166,14 +166,14 @@ int slt_cmd_attach(int argc, char **argv) {
     static const char *const usage[] = { "sockleak attach [options] PID", NULL };
     struct slt_report_flags f;
     const char *lib = NULL;
-    long duration = 0;
+    long duration = -1;
     int detach_only = 0;
     char libpath[PATH_MAX];
     slt_report_flags_init(&f);
     const struct slt_option opts[] = {
         OPT_GROUP("Attach options"),
         OPT_INT(0, "duration", &duration, "seconds",
-                "detach after this long (default: at Ctrl-C or SIGTERM)"),
+                "detach after this long; 0: at once, one snapshot (default: at Ctrl-C or SIGTERM)"),
         OPT_STRING(0, "lib", &lib, "path", "the library to load (default: " LIB_NAME
                    " beside sockleak, or in ../lib)"),
         OPT_BOOL(0, "detach", &detach_only,

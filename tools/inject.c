@@ -2,8 +2,7 @@
  * libsockleak.so with the target's own dlopen, then call sl_attach() or
  * sl_detach() (kubo/injector's technique, no gdb).
  *
- * Every thread is seized (PTRACE_SEIZE stops nothing), but only one is
- * interrupted: a thread blocked in a system call that is not a lock wait
+ * Only one thread is traced and stopped: a thread blocked in a system call that is not a lock wait
  * (futex) or a memory call, whose pc is not in the loader. It cannot be
  * inside malloc or the loader then, and the other threads run on, so a lock
  * one of them holds is released as usual instead of deadlocking the
@@ -338,50 +337,30 @@ static int check_target(struct target *t)
 
 /* ---- ptrace ---- */
 
-static int seize_all(struct target *t)
+/* Every thread of the process (nothing is stopped or traced yet). */
+static int list_threads(struct target *t)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
-    /* Threads started meanwhile show up on the next pass. */
-    for (int pass = 0, added = 1; added && pass < 8; pass++) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        added = 0;
-        if (!d)
-            return fail(t->r, "no process with pid %d (it exited)", (int)t->pid);
-        while ((e = readdir(d)) && t->ntids < MAX_THREADS) {
-            pid_t tid = (pid_t)atoi(e->d_name);
-            int known = 0;
-            if (tid <= 0)
-                continue;
-            for (int i = 0; i < t->ntids; i++)
-                known |= t->tids[i] == tid;
-            if (known)
-                continue;
-            if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
-                if (errno == ESRCH)
-                    continue;       /* the thread just exited */
-                int e2 = errno;
-                closedir(d);
-                if (e2 == EPERM || e2 == EACCES)
-                    return why_eperm(t);
-                return fail(t->r, "cannot trace process %d: %s", (int)t->pid, strerror(e2));
-            }
+    DIR *d = opendir(path);
+    struct dirent *e;
+    if (!d)
+        return fail(t->r, "no process with pid %d (it exited)", (int)t->pid);
+    t->ntids = 0;
+    while ((e = readdir(d)) && t->ntids < MAX_THREADS) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0)
             t->tids[t->ntids++] = tid;
-            added = 1;
-        }
-        closedir(d);
     }
+    closedir(d);
     return 0;
 }
 
-static void release_all(struct target *t)
+static void release_thread(struct target *t)
 {
-    for (int i = 0; i < t->ntids; i++)
-        if (t->tids[i] != t->tid)
-            ptrace(PTRACE_DETACH, t->tids[i], 0, 0);
     if (t->tid > 0)
         ptrace(PTRACE_DETACH, t->tid, 0, (void *)(uintptr_t)t->pending_sig);
+    t->tid = 0;
 }
 
 /* How good a thread is to borrow: 2 blocked in a restartable call, 1 in
@@ -421,12 +400,15 @@ static int wait_stop(pid_t tid, int *status)
     }
 }
 
-/* Interrupt the best thread and keep it stopped; 0 or -1. */
+/* Trace and interrupt the best thread and keep it stopped; 0 or -1. Only
+ * that thread is traced: the others never stop. */
 static int grab_thread(struct target *t)
 {
     double deadline = now_ms() + 1000;
     for (;;) {
         pid_t best = 0;
+        if (list_threads(t))
+            return -1;
         int best_score = 0;
         for (int i = 0; i < t->ntids; i++) {
             int s = thread_score(t, t->tids[i]);
@@ -437,6 +419,14 @@ static int grab_thread(struct target *t)
         }
         if (best != 0) {
             int status;
+            if (ptrace(PTRACE_SEIZE, best, 0, 0) != 0) {
+                if (errno == ESRCH)
+                    continue;       /* the thread just exited */
+                if (errno == EPERM || errno == EACCES)
+                    return why_eperm(t);
+                return fail(t->r, "cannot trace process %d: %s", (int)t->pid, strerror(errno));
+            }
+            t->tid = best;
             if (ptrace(PTRACE_INTERRUPT, best, 0, 0) != 0 || wait_stop(best, &status) != 0)
                 return fail(t->r, "cannot stop thread %d of process %d: %s", (int)best, (int)t->pid,
                             strerror(errno));
@@ -451,10 +441,9 @@ static int grab_thread(struct target *t)
             long nr = (long)t->saved.orig_rax;
             /* It may have moved on between our look and the stop. */
             if (nr == SYS_futex || (t->saved.rip >= t->ldso_lo && t->saved.rip < t->ldso_hi)) {
-                ptrace(PTRACE_CONT, best, 0, (void *)(uintptr_t)t->pending_sig);
+                release_thread(t);
                 t->pending_sig = 0;
             } else {
-                t->tid = best;
                 struct iovec iov = { t->xstate, sizeof(t->xstate) };
                 if (ptrace(PTRACE_GETREGSET, best, (void *)NT_X86_XSTATE, &iov) == 0)
                     t->xstate_len = iov.iov_len;
@@ -469,6 +458,9 @@ static int grab_thread(struct target *t)
     }
 }
 
+/* Put the thread back as it was. A system call our stop interrupted
+ * (-ERESTART*) is restarted by the kernel when the thread resumes from
+ * this signal stop, exactly as after a signal without a handler. */
 static void restore_thread(struct target *t)
 {
     if (t->xstate_len) {
@@ -640,17 +632,15 @@ static int with_thread(pid_t pid, struct slt_inject *r, const char *lib,
     t.pid = r->pid = pid;
     t.r = r;
     r->report_fd = -1;
-    if (check_target(&t) || seize_all(&t)) {
-        release_all(&t);
+    if (check_target(&t))
         return -1;
-    }
     int rc = grab_thread(&t);
     if (rc == 0) {
         r->tid = t.tid;
         rc = fn(&t, lib, arg);
         restore_thread(&t);
     }
-    release_all(&t);
+    release_thread(&t);
     r->ms = now_ms() - start;
     return rc;
 }

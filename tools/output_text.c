@@ -9,18 +9,30 @@ static const char *plural(size_t n, const char *one, const char *many) {
     return n == 1 ? one : many;
 }
 
+/* Open when sockleak attach came: nobody saw it created. */
+static int pre_attach(const struct slt_leak *l) {
+    return l->origin && !strcmp(l->origin, "pre_attach") && l->nframes == 0;
+}
+
 static void headline(FILE *out, const struct slt_group *g) {
     char where[1024];
     slt_leak_where(g->leaks[0], where, sizeof(where));
+    int detach = g->leaks[0]->when && !strcmp(g->leaks[0]->when, "detach");
     if (g->nprocs == 1) fprintf(out, "==%ld== sockleak: ", g->leaks[0]->pid);
     else fprintf(out, "==sockleak== ");
     const char *s = plural(g->n, "socket", "sockets");
     if (!strcmp(g->kind, "close_wait"))
         fprintf(out, "%zu %s leaked in CLOSE_WAIT (peer closed, never closed here)", g->n, s);
     else if (!strcmp(g->kind, "open_at_exit"))
-        fprintf(out, "%zu %s still open at exit (peer has not closed)", g->n, s);
+        fprintf(out, "%zu %s still open at %s (peer has not closed)", g->n, s,
+                detach ? "detach" : "exit");
     else
         fprintf(out, "%zu %s leaked (%s)", g->n, s, g->kind);
+    if (pre_attach(g->leaks[0])) {
+        if (g->nprocs > 1) fprintf(out, ", in %zu processes", g->nprocs);
+        fprintf(out, " (attached: creation stack unknown):\n");
+        return;
+    }
     fprintf(out, " from %s", where);
     if (g->nprocs > 1) fprintf(out, ", in %zu processes", g->nprocs);
     fprintf(out, ", created at:\n");
@@ -57,6 +69,7 @@ static void socket_line(FILE *out, const struct slt_leak *l, int with_pid) {
     if (l->local) fprintf(out, " %s", *l->local ? l->local : "(unnamed)");
     if (l->peer) fprintf(out, " -> %s", *l->peer ? l->peer : "(unnamed)");
     if (l->tcp_state) fprintf(out, " %s", l->tcp_state);
+    if (l->age_ms < 0 && l->origin && !strcmp(l->origin, "pre_attach")) fprintf(out, ", age unknown");
     seconds(out, "age", l->age_ms, "");
     seconds(out, "peer closed", l->fin_age_ms, " ago");
     if (l->when && !strcmp(l->when, "live")) fprintf(out, " (reported while running)");
@@ -65,7 +78,7 @@ static void socket_line(FILE *out, const struct slt_leak *l, int with_pid) {
 
 static void group(FILE *out, const struct slt_group *g, long max) {
     headline(out, g);
-    stack(out, g->leaks[0]);
+    if (!pre_attach(g->leaks[0])) stack(out, g->leaks[0]);
     size_t shown = (max > 0 && g->n > (size_t)max) ? (size_t)max : g->n;
     for (size_t i = 0; i < shown; i++) socket_line(out, g->leaks[i], g->nprocs > 1);
     if (shown < g->n) fprintf(out, "  ... omitting %zu more (max_sockets=%ld)\n", g->n - shown, max);

@@ -24,7 +24,7 @@ static void free_leak(struct slt_leak *l) {
         free(f->function); free(f->file);
     }
     free(l->frames);
-    free(l->kind); free(l->when);
+    free(l->kind); free(l->when); free(l->origin);
     free(l->local); free(l->peer); free(l->tcp_state);
     json_object_put(l->obj);
 }
@@ -152,6 +152,7 @@ static int parse_leak_fields(struct json_object *o, struct slt_leak *l,
     if (get_int(o, "pid", -1, &l->pid, err, errlen)) return -1;
     if (l->pid < 0) return fail(err, errlen, "leak without \"pid\"");
     if (get_str(o, "when", &l->when, err, errlen) ||
+        get_str(o, "origin", &l->origin, err, errlen) ||
         get_int(o, "fd", -1, &l->fd, err, errlen) ||
         get_int(o, "stack_id", -1, &l->stack_id, err, errlen) ||
         get_str(o, "local", &l->local, err, errlen) ||

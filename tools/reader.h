@@ -23,7 +23,8 @@ struct slt_frame {
 /* One "leak" event as read. Strings are owned by the leak. */
 struct slt_leak {
     char *kind;              /* close_wait, open_at_exit, or a newer kind */
-    char *when;              /* exit or live */
+    char *when;              /* exit, live, snapshot or detach (sockleak attach) */
+    char *origin;            /* socket, accept, ..., pre_attach; NULL when absent */
     long pid;
     size_t file;             /* index into slt_report.files */
     size_t proc;             /* index into slt_report.procs (after finish) */

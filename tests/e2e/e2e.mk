@@ -34,6 +34,20 @@ $(E2E_DIR)/progs/ctor_main: tests/e2e/progs/ctor_main.c $(E2E_DIR)/progs/libctor
 $(E2E_DIR)/progs/dtor_main: tests/e2e/progs/dtor_main.c $(E2E_DIR)/progs/libdtor.so $(E2E_HDRS)
 	$(CC) $(E2E_CFLAGS) -o $@ $< -L$(E2E_DIR)/progs -ldtor -Wl,-rpath,'$$ORIGIN'
 
+# sockleak attach: the same service as a full-RELRO PIE and without a PLT.
+E2E_BINS  += $(E2E_DIR)/progs/attach_svc $(E2E_DIR)/progs/attach_churn \
+             $(E2E_DIR)/progs/attach_svc_relro $(E2E_DIR)/progs/attach_svc_noplt \
+             $(E2E_DIR)/progs/static_sleeper
+$(E2E_DIR)/progs/attach_svc_relro: tests/e2e/progs/attach_svc.c $(E2E_HDRS)
+	$(CC) $(E2E_CFLAGS) -fPIE -pie -Wl,-z,relro,-z,now -o $@ $<
+
+$(E2E_DIR)/progs/attach_svc_noplt: tests/e2e/progs/attach_svc.c $(E2E_HDRS)
+	$(CC) $(E2E_CFLAGS) -fno-plt -o $@ $<
+
+# a statically linked program: sockleak attach must refuse it
+$(E2E_DIR)/progs/static_sleeper: tests/e2e/progs/static_sleeper.c
+	$(CC) $(E2E_CFLAGS) -static -o $@ $<
+
 e2e-progs: $(E2E_BINS)
 
 test-e2e: all $(E2E_BINS)

@@ -1,0 +1,47 @@
+/* attach_svc.c -- a service started without the shim that leaks: every
+ * connection it accepts is kept (never closed) after it answers one line.
+ * It prints one line per connection and, when stdin closes, "bye N" and
+ * exits 7: sockleak attach must change none of that. Built three ways
+ * (plain, full-RELRO PIE, -fno-plt) by tests/e2e/e2e.mk. */
+#include <poll.h>
+
+#include "e2e_prog.h"
+
+/* The accept that leaks: named so the report's stack can be checked. */
+static int __attribute__((noinline)) svc_accept_leaky(int l)
+{
+    int c = accept(l, NULL, NULL);
+    __asm__ volatile("" ::: "memory");   /* not a tail call: keep this frame */
+    return c;
+}
+
+int main(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), n = 0;
+    int one = 1;
+    CHECK(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0);
+    int port = bind_loopback(l);
+    CHECK(listen(l, 128) == 0);
+    printf("port %d\n", port);
+    fflush(stdout);
+    for (;;) {
+        struct pollfd p[2] = { { l, POLLIN, 0 }, { 0, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0)
+            continue;           /* EINTR is the program's business */
+        if (p[1].revents) {
+            char b[64];
+            if (read(0, b, sizeof(b)) <= 0)
+                break;
+        }
+        if (p[0].revents & POLLIN) {
+            int c = svc_accept_leaky(l);
+            if (c < 0)
+                continue;
+            CHECK(write(c, "hello\n", 6) == 6);
+            printf("conn %d\n", ++n);
+            fflush(stdout);
+        }
+    }
+    printf("bye %d\n", n);
+    return 7;
+}
