@@ -137,7 +137,8 @@ void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
     out->type = e->type;
     out->protocol = e->protocol;
     out->stack_id = e->stack_id;
-    out->age_ms = (now - e->created_ns) / WP_NS_PER_MS;
+    /* unknown for a socket that was open when sockleak attach came */
+    out->age_ms = e->origin == SL_ORIGIN_PRE_ATTACH ? -1 : (now - e->created_ns) / WP_NS_PER_MS;
     out->tcp_state = -1;
     out->fin_age_ms = fin ? (now - fin) / WP_NS_PER_MS : -1;
     out->kind = SL_KIND_OPEN_AT_EXIT;

@@ -225,8 +225,8 @@ static int scan_maps(struct target *t, const char *lib)
             if (hi > t->ldso_hi) t->ldso_hi = hi;
         }
         if (off == 0 && !t->lib_base &&
-            ((lib && !strcmp(file, lib)) || !strncmp(b, "libsockleak", 11) ||
-             !strncmp(file, "/memfd:sockleak", 15))) {
+            ((lib && !strcmp(file, lib)) || !strncmp(b, "libsockleak.so", 14) ||
+             !strncmp(file, "/memfd:sockleak-lib", 19))) {
             t->lib_base = lo;
             snprintf(t->lib_map, sizeof(t->lib_map), "%s", file);
         }
@@ -582,7 +582,7 @@ static int load_library(struct target *t, const char *lib)
             return fail(t->r, "process %d cannot see %s and has no memfd_create", (int)t->pid, lib);
         args[0] = UINT64_MAX;
         args[1] = MFD_CLOEXEC_;
-        if (remote_call(t, memfd_fn, 2, args, "sockleak", &s, &ret))
+        if (remote_call(t, memfd_fn, 2, args, "sockleak-lib", &s, &ret))
             return -1;
         if ((int64_t)ret < 0)
             return fail(t->r, "memfd_create failed in process %d", (int)t->pid);

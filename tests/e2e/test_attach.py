@@ -90,6 +90,22 @@ def wait_attached(test, pid, attacher):
         time.sleep(0.02)
 
 
+def attach_watchers():
+    """Watcher processes started by an attached shim (they hold its report
+    memfd as fd 8); preloaded shims' watchers do not."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() != "sockleak-watch":
+                    continue
+            if "sockleak-report" in os.readlink("/proc/%s/fd/8" % pid):
+                found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
 def run_attach(args, timeout=60, **kw):
     return subprocess.run([SOCKLEAK, "attach"] + args, capture_output=True, text=True,
                           timeout=timeout, **kw)
@@ -121,6 +137,11 @@ class TestAttach(unittest.TestCase):
                                   "--format", "json", "-o", out, str(svc.pid)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             wait_attached(self, svc.pid, a)
+            deadline = time.time() + 5
+            while not attach_watchers() and time.time() < deadline:
+                time.sleep(0.05)
+            watchers = attach_watchers()
+            self.assertTrue(watchers, "a watcher process runs while attached")
             svc.connect()                       # leaked while attached
             svc.connect()
             _, err = a.communicate(timeout=30)
@@ -138,6 +159,8 @@ class TestAttach(unittest.TestCase):
             self.assertEqual(max(new_conns), max(fds_before) + 2,
                              "the program's next fds must be the ones it would get without sockleak")
             self.assertEqual(threads_of(svc.pid), threads_before)
+            self.assertFalse([w for w in watchers if os.path.exists("/proc/%d" % w)],
+                             "the watcher process exited at detach")
             self.assertEqual([l for l in maps_of(svc.pid).splitlines() if binary in l], maps_before,
                              "page protections of the program restored exactly")
             svc.connect()                       # after the detach: nothing reported, all works
@@ -270,12 +293,17 @@ class TestAttach(unittest.TestCase):
             self.assertEqual(threads_of(p.pid), threads_before)
             lib = [l for l in maps_of(p.pid).splitlines() if "libsockleak" in l]
             self.assertTrue(lib, "the library stays mapped (see docs)")
+            # what stays: the library and its dependencies, and the shim's
+            # memory (its stack store), never fds or processes
             other = lambda m: [l for l in m.splitlines()
                                if not any(k in l for k in ("libsockleak", "libunwind", "libdw",
+                                                           "/memfd:sockleak",
                                                            "libelf", "libz", "liblzma", "libbz2",
                                                            "libzstd", "[heap]", "[stack]", "[anon"))
                                and len(l.split()) > 5]
             self.assertEqual(other(maps_of(p.pid)), other(maps_before))
+            time.sleep(0.5)
+            self.assertEqual(attach_watchers(), [], "every watcher process exited")
             p.stdin.close()
             out = p.stdout.read()
             p.wait(timeout=30)
