@@ -44,3 +44,10 @@ bench-lang: $(LIB) $(NODE_PRELOAD)
 
 BENCH_TARGETS += bench-lang
 .PHONY: bench-lang
+
+# bench-attach: command to attached (and detach) for quiet targets, 20 cycles.
+bench-attach: $(LIB) $(BUILD)/sockleak $(E2E_DIR)/progs/attach_svc
+	python3 bench/attach_bench.py $(BUILD)
+
+BENCH_TARGETS += bench-attach
+.PHONY: bench-attach

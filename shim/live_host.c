@@ -225,6 +225,8 @@ static int exec_watcher(void *arg)
     if (null >= 0) {
         raw(SYS_dup3, null, 0, 0);
         raw(SYS_dup3, null, 1, 0);
+        if (null > 2)
+            raw(SYS_close, null, 0, 0);   /* not left where SL_LIVE_FD_REPORT goes */
     }
     raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
     raw(SYS_exit_group, 127, 0, 0);

@@ -198,7 +198,7 @@ static int setup(void)
     sl_in_shim = 1;
     sl_out_set_pid(wp.host_pid);
     /* sockleak attach: reports go to the memfd its command reads */
-    if (fcntl(SL_LIVE_FD_REPORT, F_GETFD) >= 0)
+    if (fstat(SL_LIVE_FD_REPORT, &st) == 0 && S_ISREG(st.st_mode))
         sl_out_use_fd(SL_LIVE_FD_REPORT);
     sl_symbolize_set_pid(wp.host_pid);
     wp.diag = sl_diag_open();

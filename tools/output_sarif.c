@@ -32,6 +32,7 @@ static char *file_uri(const char *path, int absolute) {
     static const char keep[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/";
     char *uri = malloc(strlen(path) * 3 + 8), *w = uri;
     if (!uri) { perror("sockleak"); exit(2); }
+    *w = '\0';                                   /* an empty path: an empty URI */
     if (absolute) w += sprintf(w, "file://");
     for (const unsigned char *c = (const unsigned char *)path; *c; c++)
         w += strchr(keep, *c) ? sprintf(w, "%c", *c) : sprintf(w, "%%%02X", *c);

@@ -277,6 +277,48 @@ class TestAttach(unittest.TestCase):
         self.assertTrue(any("sock_accept" in (f["function"] or "") for f in created["stack"]),
                         created["stack"])
 
+    def test_attach_other_mount_namespace(self):
+        # the target cannot see build/libsockleak.so: it gets it from a memfd
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            self.skipTest("needs root and unshare for a private mount namespace")
+        binary = os.path.join(self.tmp, "svc")
+        shutil.copy(prog("attach_svc"), binary)
+        svc = Service(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                       "mount -t tmpfs none %s && exec %s" % (BUILD, binary)])
+        try:
+            self.assertFalse(os.path.exists("/proc/%d/root%s/libsockleak.so" % (svc.pid, BUILD)))
+            svc.connect()
+            fds_before = fds_of(svc.pid)
+            for round in range(2):      # the second attach reuses the loaded copy
+                out = os.path.join(self.tmp, "ns%d.json" % round)
+                a = subprocess.Popen([SOCKLEAK, "attach", "--duration", "2", "--format", "json",
+                                      "-o", out, str(svc.pid)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                wait_attached(self, svc.pid, a)
+                svc.connect()
+                _, err = a.communicate(timeout=30)
+                self.assertEqual(a.returncode, 23, err)
+                if round == 0:
+                    self.assertIn("library loaded from a memfd", err)
+                self.assertIn("detached from process %d" % svc.pid, err)
+                with open(out) as f:
+                    events = leaks_of(f.read())
+                cw = [e for e in events if e.get("kind") == "close_wait"]
+                self.assertEqual(len([e for e in cw if e["origin"] == "pre_attach"]), 1 + round, cw)
+                named = [e for e in cw if e["origin"] != "pre_attach"]
+                self.assertEqual(len(named), 1, cw)
+                self.assertTrue(any(f["function"] == "svc_accept_leaky" for f in named[0]["stack"]),
+                                named[0]["stack"])
+            libs = [l for l in maps_of(svc.pid).splitlines() if "sockleak-lib" in l]
+            self.assertTrue(libs, "loaded once, from the memfd")
+            after = fds_of(svc.pid)
+            self.assertEqual({fd: after[fd] for fd in fds_before}, fds_before)
+            self.assertEqual(len(after), len(fds_before) + 2)
+        finally:
+            status, lines, err = svc.finish()
+        self.assertEqual(status, 7)
+        self.assertEqual(lines, ["conn 1", "conn 2", "conn 3", "bye 3"])
+
     def test_attach_detach_50_cycles_under_churn(self):
         # 4 threads of connect/accept/close churn: nothing lost, nothing left
         p = subprocess.Popen([prog("attach_churn")], stdin=subprocess.PIPE,
