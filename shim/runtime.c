@@ -782,5 +782,6 @@ void sl_runtime_forget(void)
 {
     __atomic_store_n(&sl_ready, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
+    sl_watcher_after_fork();    /* the parent's watcher fds and stack store fd */
     __atomic_store_n(&exit_reported_pid, (int)syscall(SYS_getpid), __ATOMIC_RELAXED);
 }

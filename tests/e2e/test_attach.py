@@ -319,6 +319,71 @@ class TestAttach(unittest.TestCase):
         self.assertEqual(status, 7)
         self.assertEqual(lines, ["conn 1", "conn 2", "conn 3", "bye 3"])
 
+    @unittest.skipUnless(shutil.which("java") and shutil.which("javac"), "java/javac not installed")
+    def test_attach_java(self):
+        # the JVM: accepts made while attached are named by the JDK's native accept
+        out_dir = os.path.join(self.tmp, "classes")
+        subprocess.run(["javac", "-d", out_dir, os.path.join(ROOT, "tests", "e2e", "java",
+                                                             "AttachSrv.java")], check=True)
+        svc = Service(["java", "-cp", out_dir, "AttachSrv"])
+
+        def conn():
+            svc.p.stdin.write("go\n")
+            svc.p.stdin.flush()
+            svc.connect()
+        try:
+            conn()
+            time.sleep(0.3)
+            fds_before, threads_before = fds_of(svc.pid), threads_of(svc.pid)
+            out = os.path.join(self.tmp, "java.json")
+            a = subprocess.Popen([SOCKLEAK, "attach", "--duration", "4", "--grace-ms=200",
+                                  "--format", "json", "-o", out, str(svc.pid)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            wait_attached(self, svc.pid, a)
+            conn()
+            _, err = a.communicate(timeout=60)
+            self.assertEqual(a.returncode, 23, err)
+            time.sleep(0.3)
+            after = fds_of(svc.pid)
+            self.assertEqual({fd: after[fd] for fd in fds_before}, fds_before)
+            self.assertEqual(len(after), len(fds_before) + 1, (fds_before, after))
+            self.assertEqual(threads_of(svc.pid), threads_before)
+        finally:
+            status, lines, err = svc.finish()
+        self.assertEqual(status, 7)
+        self.assertEqual(lines, ["conn 1", "conn 2", "bye 2"])
+        with open(out) as f:
+            events = leaks_of(f.read())
+        tcp = [e for e in events if e.get("kind") == "close_wait" and e.get("tcp_state")]
+        self.assertEqual(sorted(e["origin"] for e in tcp), ["accept", "pre_attach"], tcp)
+        made = [e for e in tcp if e["origin"] == "accept"][0]
+        self.assertIn("Java_sun_nio_ch_Net_accept", [f["function"] for f in made["stack"]])
+
+    def test_attach_fork_child_not_followed(self):
+        # a child forked while attached drops the shim before fork returns
+        svc = Service([prog("attach_svc")])
+        try:
+            out = os.path.join(self.tmp, "fork.json")
+            a = subprocess.Popen([SOCKLEAK, "attach", "--duration", "2", "--format", "json",
+                                  "-o", out, str(svc.pid)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            wait_attached(self, svc.pid, a)
+            svc.p.stdin.write("fork\n")
+            svc.p.stdin.flush()
+            child = svc.p.stdout.readline().split()
+            _, err = a.communicate(timeout=30)
+            self.assertEqual(a.returncode, 0, err)
+        finally:
+            status, lines, err = svc.finish()
+        self.assertEqual(status, 7)
+        self.assertEqual(child[0], "child", child)
+        self.assertEqual(child[2], "0", "the child holds none of the shim's fds")
+        with open(out) as f:
+            events = leaks_of(f.read())
+        self.assertTrue(events)
+        self.assertEqual([e for e in events if e.get("pid") == int(child[1])], [],
+                         "the child reported nothing")
+
     def test_attach_detach_50_cycles_under_churn(self):
         # 4 threads of connect/accept/close churn: nothing lost, nothing left
         p = subprocess.Popen([prog("attach_churn")], stdin=subprocess.PIPE,

@@ -1,9 +1,13 @@
 /* attach_svc.c -- a service started without the shim that leaks: every
  * connection it accepts is kept (never closed) after it answers one line.
  * It prints one line per connection and, when stdin closes, "bye N" and
- * exits 7: sockleak attach must change none of that. Built three ways
+ * exits 7: sockleak attach must change none of that. A line "fork" on stdin
+ * forks a child that makes and keeps a socket, prints "child PID HIGH" (HIGH:
+ * its fds at 512 and above) and leaves with _exit(0). Built three ways
  * (plain, full-RELRO PIE, -fno-plt) by tests/e2e/e2e.mk. */
+#include <dirent.h>
 #include <poll.h>
+#include <sys/wait.h>
 
 #include "e2e_prog.h"
 
@@ -13,6 +17,27 @@ static int __attribute__((noinline)) svc_accept_leaky(int l)
     int c = accept(l, NULL, NULL);
     __asm__ volatile("" ::: "memory");   /* not a tail call: keep this frame */
     return c;
+}
+
+/* A fork child: no shim of an attached parent may follow it. */
+static void fork_child(void)
+{
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        int high = 0;
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL)
+            high += atoi(e->d_name) >= 512;
+        if (d != NULL)
+            closedir(d);
+        CHECK(socket(AF_INET, SOCK_STREAM, 0) >= 0);
+        printf("child %d %d\n", (int)getpid(), high);
+        fflush(stdout);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, NULL, 0) == pid);
 }
 
 int main(void)
@@ -30,8 +55,12 @@ int main(void)
             continue;           /* EINTR is the program's business */
         if (p[1].revents) {
             char b[64];
-            if (read(0, b, sizeof(b)) <= 0)
+            ssize_t n = read(0, b, sizeof(b) - 1);
+            if (n <= 0)
                 break;
+            b[n] = '\0';
+            if (strstr(b, "fork") != NULL)
+                fork_child();
         }
         if (p[0].revents & POLLIN) {
             int c = svc_accept_leaky(l);
