@@ -44,6 +44,11 @@ $(E2E_DIR)/progs/attach_svc_relro: tests/e2e/progs/attach_svc.c $(E2E_HDRS)
 $(E2E_DIR)/progs/attach_svc_noplt: tests/e2e/progs/attach_svc.c $(E2E_HDRS)
 	$(CC) $(E2E_CFLAGS) -fno-plt -o $@ $<
 
+E2E_BINS  += $(E2E_DIR)/progs/libattachdl.so
+$(E2E_DIR)/progs/libattachdl.so: tests/e2e/progs/attach_dl_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(E2E_CFLAGS) -fPIC -shared -Wl,-z,relro,-z,now -o $@ $<
+
 # a statically linked program: sockleak attach must refuse it
 $(E2E_DIR)/progs/static_sleeper: tests/e2e/progs/static_sleeper.c
 	$(CC) $(E2E_CFLAGS) -static -o $@ $<

@@ -384,6 +384,31 @@ class TestAttach(unittest.TestCase):
         self.assertEqual([e for e in events if e.get("pid") == int(child[1])], [],
                          "the child reported nothing")
 
+    def test_attach_library_loaded_while_attached(self):
+        # dlopen while attached: the new library's slots are patched too
+        svc = Service([prog("attach_svc")])
+        try:
+            out = os.path.join(self.tmp, "dl.json")
+            a = subprocess.Popen([SOCKLEAK, "attach", "--duration", "2", "--format", "json",
+                                  "--fail-on", "any", "-o", out, str(svc.pid)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            wait_attached(self, svc.pid, a)
+            svc.p.stdin.write("dlopen %s\n" % prog("libattachdl.so"))
+            svc.p.stdin.flush()
+            dl = svc.p.stdout.readline().split()
+            _, err = a.communicate(timeout=30)
+            self.assertEqual(a.returncode, 23, err)
+        finally:
+            status, lines, err = svc.finish()
+        self.assertEqual(status, 7)
+        self.assertEqual(dl[0], "dl", dl)
+        with open(out) as f:
+            events = leaks_of(f.read())
+        made = [e for e in events if e.get("fd") == int(dl[1])]
+        self.assertEqual(len(made), 1, events)
+        self.assertEqual(made[0]["origin"], "socket")
+        self.assertEqual(made[0]["stack"][0]["function"], "attach_dl_make_socket", made[0]["stack"])
+
     def test_attach_detach_50_cycles_under_churn(self):
         # 4 threads of connect/accept/close churn: nothing lost, nothing left
         p = subprocess.Popen([prog("attach_churn")], stdin=subprocess.PIPE,

@@ -3,9 +3,11 @@
  * It prints one line per connection and, when stdin closes, "bye N" and
  * exits 7: sockleak attach must change none of that. A line "fork" on stdin
  * forks a child that makes and keeps a socket, prints "child PID HIGH" (HIGH:
- * its fds at 512 and above) and leaves with _exit(0). Built three ways
+ * its fds at 512 and above) and leaves with _exit(0). A line "dlopen PATH"
+ * loads PATH and calls its attach_dl_make_socket(), printing "dl FD". Built three ways
  * (plain, full-RELRO PIE, -fno-plt) by tests/e2e/e2e.mk. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <poll.h>
 #include <sys/wait.h>
 
@@ -61,6 +63,14 @@ int main(void)
             b[n] = '\0';
             if (strstr(b, "fork") != NULL)
                 fork_child();
+            if (!strncmp(b, "dlopen ", 7)) {
+                b[strcspn(b, "\n")] = '\0';
+                void *h = dlopen(b + 7, RTLD_NOW);
+                int (*make)(void) = h ? (int (*)(void))dlsym(h, "attach_dl_make_socket") : NULL;
+                CHECK(make != NULL);
+                printf("dl %d\n", make());
+                fflush(stdout);
+            }
         }
         if (p[0].revents & POLLIN) {
             int c = svc_accept_leaky(l);
