@@ -409,6 +409,50 @@ class TestAttach(unittest.TestCase):
         self.assertEqual(made[0]["origin"], "socket")
         self.assertEqual(made[0]["stack"][0]["function"], "attach_dl_make_socket", made[0]["stack"])
 
+    @unittest.skipUnless(shutil.which("curl"), "curl not installed")
+    def test_attach_curl_mid_transfer(self):
+        # curl's slots patched and restored in the middle of a slow download;
+        # the download completes byte for byte
+        import threading
+        body = b"".join(b"%05d sockleak attach\n" % i for i in range(400))
+        l = socket.socket()
+        l.bind(("127.0.0.1", 0))
+        l.listen(1)
+
+        def serve():
+            c, _ = l.accept()
+            c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % len(body))
+            for i in range(0, len(body), len(body) // 20):
+                c.sendall(body[i:i + len(body) // 20])
+                time.sleep(0.15)
+            c.close()
+        t = threading.Thread(target=serve)
+        t.start()
+        dest = os.path.join(self.tmp, "body")
+        curl = subprocess.Popen(["curl", "-sS", "-o", dest, "http://127.0.0.1:%d/" %
+                                 l.getsockname()[1]], stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.5)
+            out = os.path.join(self.tmp, "curl.json")
+            r = run_attach(["--duration", "1", "--fail-on", "none", "--format", "json", "-o", out,
+                            str(curl.pid)])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("detached from process %d" % curl.pid, r.stderr)
+            self.assertEqual(curl.wait(timeout=30), 0, curl.stderr.read())
+        finally:
+            if curl.poll() is None:
+                curl.kill()
+            t.join()
+            l.close()
+        with open(dest, "rb") as f:
+            self.assertEqual(f.read(), body)
+        with open(out) as f:
+            events = leaks_of(f.read())
+        self.assertTrue([e for e in events if e.get("origin") == "pre_attach"
+                         and e.get("tcp_state") == "ESTABLISHED"], events)
+
     def test_attach_detach_50_cycles_under_churn(self):
         # 4 threads of connect/accept/close churn: nothing lost, nothing left
         p = subprocess.Popen([prog("attach_churn")], stdin=subprocess.PIPE,
