@@ -99,17 +99,24 @@ def running(pid):
         return False
 
 
-def attach_watchers():
-    """Watcher processes started by an attached shim (they hold its report
-    memfd as fd 8); preloaded shims' watchers do not."""
+def attach_watchers(host):
+    """Running watcher processes of host started by an attached shim: they
+    hold its report memfd as fd 8 and a pidfd of host (other tests, maybe
+    another checkout's, run their own)."""
     found = []
     for pid in os.listdir("/proc"):
         try:
             with open("/proc/%s/comm" % pid) as f:
                 if f.read().strip() != "sockleak-watch":
                     continue
-            if "sockleak-report" in os.readlink("/proc/%s/fd/8" % pid):
-                found.append(int(pid))
+            if "sockleak-report" not in os.readlink("/proc/%s/fd/8" % pid):
+                continue
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) != "anon_inode:[pidfd]":
+                    continue
+                with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
+                    if "Pid:\t%d\n" % host in f.read():
+                        found.append(int(pid))
         except (OSError, ValueError):
             pass
     return found
@@ -147,9 +154,9 @@ class TestAttach(unittest.TestCase):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             wait_attached(self, svc.pid, a)
             deadline = time.time() + 5
-            while not attach_watchers() and time.time() < deadline:
+            while not attach_watchers(svc.pid) and time.time() < deadline:
                 time.sleep(0.05)
-            watchers = attach_watchers()
+            watchers = attach_watchers(svc.pid)
             self.assertTrue(watchers, "a watcher process runs while attached")
             svc.connect()                       # leaked while attached
             svc.connect()
@@ -488,7 +495,7 @@ class TestAttach(unittest.TestCase):
                                and len(l.split()) > 5]
             self.assertEqual(other(maps_of(p.pid)), other(maps_before))
             time.sleep(0.5)
-            self.assertEqual(attach_watchers(), [], "every watcher process exited")
+            self.assertEqual(attach_watchers(p.pid), [], "every watcher process exited")
             p.stdin.close()
             out = p.stdout.read()
             p.wait(timeout=30)
