@@ -4,6 +4,7 @@ before after the detach (output, exit status, threads, fds)."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -608,6 +609,41 @@ class TestAttachRefusals(unittest.TestCase):
         finally:
             with open(path, "w") as f:
                 f.write(old)
+            p.kill()
+            p.wait()
+
+    def test_attach_refuses_preloaded_process(self):
+        env = dict(os.environ, LD_PRELOAD=os.path.join(BUILD, "libsockleak.so"))
+        svc = Service([prog("attach_svc")], env=env)
+        try:
+            self.refused([str(svc.pid)], "already runs libsockleak.so", "preloaded")
+        finally:
+            svc.finish()
+
+    def test_attach_refuses_stopped_process(self):
+        p = subprocess.Popen(["sleep", "60"])
+        try:
+            os.kill(p.pid, signal.SIGSTOP)
+            time.sleep(0.1)
+            self.refused([str(p.pid)], "is stopped", "kill -CONT %d" % p.pid)
+        finally:
+            p.kill()
+            p.wait()
+
+    @unittest.skipUnless(shutil.which("strace"), "strace not installed")
+    def test_attach_refuses_traced_process(self):
+        p = subprocess.Popen(["sleep", "60"])
+        tracer = subprocess.Popen(["strace", "-p", str(p.pid), "-o", os.devnull],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 10
+            while "TracerPid:\t0\n" in open("/proc/%d/status" % p.pid).read():
+                self.assertLess(time.time(), deadline, "strace did not attach")
+                time.sleep(0.05)
+            self.refused([str(p.pid)], "already traced by process", "detach that one first")
+        finally:
+            tracer.kill()
+            tracer.wait()
             p.kill()
             p.wait()
 
