@@ -134,13 +134,11 @@ void wp_quiet_scan(int64_t now, int64_t period)
         if (!(gen & 1) || !(flags & SL_LIVE_WANTED) || (flags & SL_LIVE_WATCHED))
             continue;
         struct quiet *k = &q[id];
-        if (k->gen != gen) {
-            /* First sight: look now (a connection accepted after its peer
-             * hung up is due at once), and have its stack symbolized
-             * before any report needs it. */
+        /* First sight: look now (a connection accepted after its peer hung
+         * up is due at once). Its stack is symbolized only if it joins the
+         * set: loading a module's DWARF costs the machine tens of ms. */
+        if (k->gen != gen)
             *k = (struct quiet){ .gen = gen, .next_ns = now };
-            wp_warm_stack(e->stack_id);
-        }
         if (now < k->next_ns) {
             next_due = k->next_ns < next_due ? k->next_ns : next_due;
             continue;
