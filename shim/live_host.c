@@ -347,6 +347,11 @@ static void start_watcher(void)
     if (!__atomic_compare_exchange_n(&watcher_state, &state, W_STARTING, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return;
+    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE)) {
+        /* detached meanwhile (sockleak attach): no new watcher */
+        __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);
+        return;
+    }
     int saved = errno, in_shim = sl_in_shim;
     sl_in_shim = 1;
     struct sl_live_shared *r = get_region();
@@ -685,12 +690,12 @@ void sl_watcher_stop(void)
         nanosleep(&ms, NULL);
 }
 
-void sl_watcher_after_fork(void)
+static void drop_all(int unmap)
 {
     /* The parent's watcher, epoll set and region stay the parent's: drop
      * our copies; the child's next socket starts its own. */
     struct sl_live_shared *r = __atomic_exchange_n(&region, NULL, __ATOMIC_ACQ_REL);
-    if (r != NULL)
+    if (r != NULL && unmap)
         munmap(r, SL_LIVE_REGION_BYTES);
     sl_private_close(region_slot);
     sl_private_close(epoll_slot);
@@ -700,4 +705,16 @@ void sl_watcher_after_fork(void)
     __atomic_store_n(&region_state, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);
     sl_stack_after_fork();
+}
+
+void sl_watcher_after_fork(void)
+{
+    drop_all(1);        /* the child is single-threaded: nobody uses the region */
+}
+
+void sl_watcher_detach(void)
+{
+    /* Other threads may be inside a hook with the region in hand: it stays
+     * mapped (its memfd is closed, the watcher exits on its pipe). */
+    drop_all(0);
 }

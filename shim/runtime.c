@@ -772,7 +772,7 @@ void sl_runtime_detach(void)
     __atomic_store_n(&sl_ready, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
     forget_all();
-    sl_watcher_after_fork();    /* drops its state and closes its fds */
+    sl_watcher_detach();        /* drops its state and closes its fds */
     sl_symbolize_reset();       /* closes the ELF files libdw opened */
     sl_in_shim = 0;
     errno = saved;

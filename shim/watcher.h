@@ -18,6 +18,7 @@ void sl_watcher_on_shutdown(struct sl_sock *s, int fd); /* SHUT_WR or SHUT_RDWR 
 /* The last fd of record id is closing (before the real close). */
 void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd);
 void sl_watcher_after_fork(void);           /* in the child */
+void sl_watcher_detach(void);               /* sockleak attach ends: drop all */
 void sl_watcher_stop(void);                 /* exit: before the exit report */
 
 /* Connections this process closed first (each holds a local port in
