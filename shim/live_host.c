@@ -282,7 +282,6 @@ static int spawn_watcher(struct sl_live_shared *r)
     return rc;
 }
 
-static void install_snapshot_signal(void);
 
 static int fds_lost(void)
 {
@@ -362,7 +361,7 @@ static void start_watcher(void)
         sl_out_warn(msg);
         __atomic_store_n(&watcher_state, W_FAILED, __ATOMIC_RELEASE);
     } else {
-        install_snapshot_signal();
+        sl_live_install_snapshot_signal();
         __atomic_store_n(&watcher_state, W_RUNNING, __ATOMIC_RELEASE);
     }
     sl_in_shim = in_shim;
@@ -390,14 +389,11 @@ static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id,
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* ---- snapshots on a signal ---- */
-
-static int snapshot_signo;
-static struct sigaction old_action;
-
-static void snapshot_handler(int sig, siginfo_t *info, void *ctx)
+/* The snapshot signal's handler (live_signal.c) asks the watcher for a
+ * snapshot: a flag in the region and one write(2) to the eventfd, both
+ * async-signal-safe. */
+void sl_live_request_snapshot(void)
 {
-    int saved = errno;
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
     int wake = sl_private_fd(wake_slot);
     uint64_t one = 1;
@@ -406,55 +402,6 @@ static void snapshot_handler(int sig, siginfo_t *info, void *ctx)
         if (write(wake, &one, sizeof(one)) < 0) {
             /* full counter: a wake-up is pending anyway */
         }
-    }
-    /* Chain to the handler that was there; SIG_DFL would end the process
-     * on a signal the user gave us for snapshots, so it is not called. */
-    if (old_action.sa_flags & SA_SIGINFO) {
-        if (old_action.sa_sigaction)
-            old_action.sa_sigaction(sig, info, ctx);
-    } else if (old_action.sa_handler != SIG_DFL && old_action.sa_handler != SIG_IGN) {
-        old_action.sa_handler(sig);
-    }
-    errno = saved;
-}
-
-static int signal_number(const char *name)
-{
-    char *end;
-    long n = strtol(name, &end, 10);
-    if (*name && *end == '\0')
-        return n > 0 && n < NSIG ? (int)n : -1;
-    if (!strncmp(name, "SIG", 3))
-        name += 3;
-    for (int i = 1; i < NSIG; i++) {
-        const char *abbrev = sigabbrev_np(i);
-        if (abbrev && !strcmp(abbrev, name))
-            return i;
-    }
-    return -1;
-}
-
-/* Installed once per process image when the watcher first starts (not at
- * load time): a program sets up its own handlers before it opens sockets,
- * so ours comes last and chains to theirs. A fork child inherits it. */
-static void install_snapshot_signal(void)
-{
-    static _Atomic int installed;
-    const char *name = sl_opts.snapshot_signal;
-    struct sigaction sa = { 0 };
-    if (name == NULL || name[0] == '\0' || __atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL))
-        return;
-    snapshot_signo = signal_number(name);
-    sa.sa_sigaction = snapshot_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigfillset(&sa.sa_mask);
-    if (snapshot_signo <= 0 || snapshot_signo == SIGKILL || snapshot_signo == SIGSTOP ||
-        sigaction(snapshot_signo, &sa, &old_action) != 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "sockleak: snapshot_signal=%s is not a signal that "
-                 "can be caught; no snapshots on signal", name);
-        sl_out_warn(msg);
-        snapshot_signo = 0;
     }
 }
 

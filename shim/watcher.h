@@ -21,6 +21,11 @@ void sl_watcher_after_fork(void);           /* in the child */
 void sl_watcher_detach(void);               /* sockleak attach ends: drop all */
 void sl_watcher_stop(void);                 /* exit: before the exit report */
 
+/* live_signal.c: install the snapshot signal's handler (once per image),
+ * which calls sl_live_request_snapshot (async-signal-safe). */
+void sl_live_install_snapshot_signal(void);
+void sl_live_request_snapshot(void);
+
 /* Connections this process closed first (each holds a local port in
  * TIME_WAIT for 60 s), for the summary. */
 uint64_t sl_watcher_closed_first(void);
