@@ -97,10 +97,18 @@ static void suppressions_used(FILE *out, const struct sl_suppressions *s) {
     fprintf(out, "-----------------------------------------------------\n\n");
 }
 
+/* Every leak comes from a detach snapshot (sockleak attach): nothing exited. */
+static int all_detach(const struct slt_analysis *a) {
+    for (size_t i = 0; i < a->report.nleaks; i++)
+        if (!a->report.leaks[i].when || strcmp(a->report.leaks[i].when, "detach")) return 0;
+    return a->report.nleaks > 0;
+}
+
 static void summary(FILE *out, const struct slt_analysis *a) {
     size_t np = a->report.nprocs;
-    fprintf(out, "SUMMARY: sockleak: %zu %s leaked (%zu in CLOSE_WAIT, %zu open at exit",
-            a->new_leaks, plural(a->new_leaks, "socket", "sockets"), a->new_close_wait, a->new_open);
+    fprintf(out, "SUMMARY: sockleak: %zu %s leaked (%zu in CLOSE_WAIT, %zu open at %s",
+            a->new_leaks, plural(a->new_leaks, "socket", "sockets"), a->new_close_wait, a->new_open,
+            all_detach(a) ? "detach" : "exit");
     if (a->new_other) fprintf(out, ", %zu other", a->new_other);
     fprintf(out, ") in %zu %s", a->new_groups, plural(a->new_groups, "group", "groups"));
     fprintf(out, " across %zu %s; %ld opened, %ld closed", np, plural(np, "process", "processes"),

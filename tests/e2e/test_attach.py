@@ -234,6 +234,7 @@ class TestAttach(unittest.TestCase):
         self.assertRegex(out, r"1 socket leaked in CLOSE_WAIT .* from svc_accept_leaky "
                               r"\(attach_svc\.c:\d+\)")
         self.assertIn("still open at detach", out)
+        self.assertRegex(out, r"SUMMARY: sockleak: 3 sockets leaked \(2 in CLOSE_WAIT, 1 open at detach\)")
 
     def test_attach_python3(self):
         script = os.path.join(self.tmp, "svc.py")
