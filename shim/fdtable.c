@@ -82,6 +82,13 @@ uint32_t sl_fd_take(int fd)
     return s ? __atomic_exchange_n(s, 0, __ATOMIC_ACQ_REL) : 0;
 }
 
+int sl_fd_take_if(int fd, uint32_t id)
+{
+    fd_slot *s = slot(fd, 0);
+    return s != NULL && __atomic_compare_exchange_n(s, &id, 0, 0, __ATOMIC_ACQ_REL,
+                                                    __ATOMIC_ACQUIRE);
+}
+
 void sl_fd_foreach(unsigned first, unsigned last,
                    void (*fn)(int fd, uint32_t id, void *arg), void *arg)
 {

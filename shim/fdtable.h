@@ -25,6 +25,9 @@ uint32_t sl_fd_set(int fd, uint32_t id);
 /* Remove fd's entry; returns the id that was there (0: none). */
 uint32_t sl_fd_take(int fd);
 
+/* Remove fd's entry only if it still holds id; returns 1 if it did. */
+int sl_fd_take_if(int fd, uint32_t id);
+
 /* Call fn for every fd in [first, last] that has an entry, in fd order.
  * Entries may change concurrently; fn sees each entry's value at one time. */
 void sl_fd_foreach(unsigned first, unsigned last,

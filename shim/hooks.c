@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -302,7 +303,7 @@ static int dup_onto(int (*real)(int, int, int), int (*real2)(int, int),
     int rc = real ? real(oldfd, newfd, flags) : real2(oldfd, newfd);
     if (rc >= 0) {
         saved = errno;
-        sl_on_dup(oldfd, newfd);
+        sl_on_dup_onto(oldfd, newfd);
         errno = saved;
     }
     return rc;
@@ -355,11 +356,12 @@ SL_EXPORT pid_t fork(void)
 {
     sl_ensure_init();
     pid_t pid = SL_REAL(fork)();
-    if (pid == 0) {
-        int saved = errno;
+    int saved = errno;
+    if (pid == 0)
         sl_on_fork_child();
-        errno = saved;
-    }
+    else if (pid > 0)
+        sl_on_fork_parent();
+    errno = saved;
     return pid;
 }
 
@@ -368,11 +370,12 @@ SL_EXPORT pid_t _Fork(void)
 {
     sl_ensure_init();
     pid_t pid = SL_REAL(_Fork)();
-    if (pid == 0) {
-        int saved = errno;
+    int saved = errno;
+    if (pid == 0)
         sl_on_fork_child();
-        errno = saved;
-    }
+    else if (pid > 0)
+        sl_on_fork_parent();
+    errno = saved;
     return pid;
 }
 
@@ -388,4 +391,45 @@ SL_EXPORT void _Exit(int status)
 {
     SL_REAL(_Exit)(sl_on_exit(status));
     __builtin_unreachable();
+}
+
+/* ---- raw system calls ---- */
+
+/* libuv (node) closes with syscall(SYS_close), not close(): without this
+ * hook every connection node closes would look open. The fd-changing calls
+ * are recorded as their libc wrappers record them; every number goes to
+ * the kernel unchanged (glibc's syscall passes six registers whatever the
+ * call takes, and so do we), and the result and errno are the kernel's. */
+SL_EXPORT long syscall(long number, ...)
+{
+    va_list ap;
+    va_start(ap, number);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    int saved = errno;
+    switch (number) {
+    case SYS_close:
+        sl_on_close((int)a1);   /* before: the number may be reused at once */
+        break;
+    case SYS_close_range:
+        if (!(a3 & CLOSE_RANGE_CLOEXEC))
+            sl_on_close_range((unsigned)a1, (unsigned)a2);
+        break;
+    case SYS_dup2:
+    case SYS_dup3:
+        sl_on_dup_target((int)a2);
+        break;
+    }
+    errno = saved;
+    long rc = SL_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
+    if (rc >= 0 && (number == SYS_dup || number == SYS_dup2 || number == SYS_dup3)) {
+        saved = errno;
+        if (number == SYS_dup)
+            sl_on_dup((int)a1, (int)rc);
+        else
+            sl_on_dup_onto((int)a1, (int)a2);
+        errno = saved;
+    }
+    return rc;
 }

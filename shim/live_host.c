@@ -574,7 +574,12 @@ static void closed_late(struct sl_sock *s, struct sl_live_sock *e, int fd)
     struct sl_leak l;
     int in_shim = sl_in_shim, saved = errno;
     sl_in_shim = 1;
-    sl_describe(s, &fd, 1, &l, now);
+    /* Closed behind our back and noticed later: fd may name another
+     * socket by now, so only the record describes this one. */
+    if (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_CLOSED_UNTRACKED)
+        sl_describe_record(s, fd, &l, now);
+    else
+        sl_describe(s, &fd, 1, &l, now);
     sl_report_closed_late(&l, fin ? (now - fin) / NS_PER_MS : -1);
     sl_in_shim = in_shim;
     errno = saved;
@@ -595,11 +600,15 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
     int askable = !sl_in_shim && sl_fd_get(fd) == 0 && __atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE);
     if (s->origin != SL_ORIGIN_INHERITED)
         __atomic_fetch_add(&r->closed, 1, __ATOMIC_RELAXED);
-    if (askable && (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & SL_LIVE_REPORTED))
+    if ((askable || (flags & SL_SOCK_CLOSED_UNTRACKED)) &&
+        __atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) &&
+        (__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) & SL_LIVE_REPORTED))
         closed_late(s, e, fd);
     int64_t fin = __atomic_load_n(&e->fin_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&e->gen, 0, __ATOMIC_RELEASE);
-    if (!askable || !live_on() || !tcp_inet(s) || fin ||
+    /* A fork copy, or closed outside the shim: whether this side closed
+     * first cannot be told (the connection may live on elsewhere). */
+    if (!askable || !live_on() || !tcp_inet(s) || fin || !sl_sock_last_holder(s) ||
         __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) ||
         !((flags & SL_SOCK_CONNECTED) || s->origin == SL_ORIGIN_ACCEPT ||
           s->origin == SL_ORIGIN_ACCEPT4))

@@ -47,7 +47,8 @@ struct timespec;
     X(pid_t, fork, (void))                                                     \
     X(pid_t, _Fork, (void))                                                    \
     X(void, _exit, (int))                                                      \
-    X(void, _Exit, (int))
+    X(void, _Exit, (int))                                                      \
+    X(long, syscall, (long, ...))
 
 struct sl_real {
 #define SL_REAL_FIELD(ret, name, params) ret (*name) params;

@@ -1,4 +1,5 @@
 /* report.c -- text and JSON Lines writers over the same grouped leak data. */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,6 +407,50 @@ static void write_text_group(struct sl_buf *b, const struct sl_leak *l, size_t c
     sl_buf_flush(b);
 }
 
+void sl_summary_count_open(struct sl_summary *sum, const char *state, uint32_t stack_id)
+{
+    int i;
+    sum->still_open++;
+    for (i = 0; i < sum->n_open_states && strcmp(sum->open_states[i].name, state); i++)
+        ;
+    if (i < SL_OPEN_STATES) {
+        if (i == sum->n_open_states) {
+            snprintf(sum->open_states[i].name, sizeof(sum->open_states[i].name), "%s", state);
+            sum->n_open_states++;
+        }
+        sum->open_states[i].count++;
+    }
+    for (i = 0; i < sum->n_open_sites && sum->open_sites[i].stack_id != stack_id; i++)
+        ;
+    if (i == SL_OPEN_SITES) {
+        sum->open_sites_more++;
+        return;
+    }
+    if (i == sum->n_open_sites)
+        sum->open_sites[sum->n_open_sites++] = (struct sl_open_site){ stack_id, 0 };
+    sum->open_sites[i].count++;
+}
+
+/* A still-open call site, named cheaply: the innermost frame's module and
+ * offset, and its function when the module exports it (dladdr). Exit must
+ * not pay for debug info on sockets that are not leaks. */
+static void json_open_site(struct sl_buf *b, const struct sl_open_site *site)
+{
+    const uintptr_t *pcs;
+    Dl_info info;
+    sl_buf_printf(b, "{\"stack_id\":%" PRIu32 ",\"count\":%" PRIu64 ",\"module\":",
+                  site->stack_id, site->count);
+    if (sl_stack_get(site->stack_id, &pcs) > 0 && dladdr((void *)(pcs[0] - 1), &info) != 0) {
+        sl_buf_json_str(b, info.dli_fname);
+        sl_buf_printf(b, ",\"offset\":\"0x%" PRIxPTR "\",\"function\":",
+                      pcs[0] - (uintptr_t)info.dli_fbase);
+        sl_buf_json_str(b, info.dli_sname);
+    } else {
+        sl_buf_printf(b, "null,\"offset\":null,\"function\":null");
+    }
+    sl_buf_printf(b, "}");
+}
+
 static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t ngroups)
 {
     uint64_t leaks = s->close_wait + s->open_at_exit;
@@ -423,7 +468,22 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
                           s->pre_attach);
         else
             sl_buf_printf(b, "%d", s->exit_status);
-        sl_buf_printf(b, ",\"closed_first\":%" PRIu64 "}\n", s->closed_first);
+        sl_buf_printf(b, ",\"closed_first\":%" PRIu64, s->closed_first);
+        sl_buf_printf(b, ",\"closing\":%" PRIu64 ",\"received\":%" PRIu64
+                      ",\"closed_untracked\":%" PRIu64 ",\"still_open\":%" PRIu64
+                      ",\"still_open_states\":{", s->closing, s->received,
+                      s->closed_untracked, s->still_open);
+        for (int i = 0; i < s->n_open_states; i++) {
+            sl_buf_printf(b, "%s", i ? "," : "");
+            sl_buf_json_str(b, s->open_states[i].name);
+            sl_buf_printf(b, ":%" PRIu64, s->open_states[i].count);
+        }
+        sl_buf_printf(b, "},\"still_open_sites\":[");
+        for (int i = 0; i < s->n_open_sites; i++) {
+            sl_buf_printf(b, "%s", i ? "," : "");
+            json_open_site(b, &s->open_sites[i]);
+        }
+        sl_buf_printf(b, "]}\n");
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
                       " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
@@ -432,6 +492,20 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
                       s->opened, s->closed);
         if (s->closed_first > 0)
             sl_buf_printf(b, " (%" PRIu64 " closed here first: TIME_WAIT)", s->closed_first);
+        if (s->still_open > 0) {
+            sl_buf_printf(b, "; %" PRIu64 " still open at exit, not leaks (", s->still_open);
+            for (int i = 0; i < s->n_open_states; i++)
+                sl_buf_printf(b, "%s%" PRIu64 " %s", i ? ", " : "", s->open_states[i].count,
+                              s->open_states[i].name);
+            sl_buf_printf(b, "; report_open=1 lists them)");
+        }
+        if (s->closing > 0)
+            sl_buf_printf(b, "; %" PRIu64 " closing (peer closed less than grace_ms ago)",
+                          s->closing);
+        if (s->received > 0)
+            sl_buf_printf(b, "; %" PRIu64 " received (report_received=1 lists them)", s->received);
+        if (s->closed_untracked > 0)
+            sl_buf_printf(b, "; %" PRIu64 " closed outside the shim", s->closed_untracked);
         sl_buf_printf(b, ".\n");
     }
     sl_buf_flush(b);
@@ -517,11 +591,12 @@ void sl_report_closed_late(const struct sl_leak *l, int64_t close_wait_ms)
         sl_buf_json_str(&b, l->has_local ? l->local : NULL);
         sl_buf_printf(&b, ",\"peer\":");
         sl_buf_json_str(&b, l->has_peer ? l->peer : NULL);
-        sl_buf_printf(&b, "}\n");
+        sl_buf_printf(&b, ",\"untracked\":%s}\n", l->closed_untracked ? "true" : "false");
     } else {
-        sl_buf_printf(&b, "==%d== sockleak: closed late: fd %d (%s -> %s) was closed ",
+        sl_buf_printf(&b, "==%d== sockleak: closed late: fd %d (%s -> %s) was closed%s ",
                       l->pid, l->fds[0], l->has_local ? l->local : "?",
-                      l->has_peer ? l->peer : "?");
+                      l->has_peer ? l->peer : "?",
+                      l->closed_untracked ? " (outside the shim, noticed later)" : "");
         text_duration(&b, close_wait_ms);
         sl_buf_printf(&b, " after its peer hung up; it was reported live and no longer counts");
         text_culprit(&b, l->stack_id);

@@ -27,6 +27,22 @@ struct sl_leak {
     int64_t age_ms;
     int64_t fin_age_ms;         /* -1: peer close not seen */
     uint32_t stack_id;
+    int closed_untracked;       /* closed_late: noticed after a close outside the shim */
+};
+
+/* Sockets still open at exit that are not leaks, counted per TCP state (or
+ * family/type) and per creation stack: the kernel closes them, nothing is
+ * lost (Valgrind's "still reachable"). Listed one by one only with
+ * report_open=1. */
+#define SL_OPEN_STATES 16
+#define SL_OPEN_SITES 16
+struct sl_open_count {
+    char name[24];                       /* "ESTABLISHED", "unix/stream" */
+    uint64_t count;
+};
+struct sl_open_site {
+    uint32_t stack_id;
+    uint64_t count;
 };
 
 struct sl_summary {
@@ -38,7 +54,19 @@ struct sl_summary {
     uint64_t closed_first;               /* connections closed here first (TIME_WAIT) */
     uint64_t pre_attach;                 /* open when sockleak attach came */
     const char *when;                    /* NULL: "exit"; "detach" (sockleak attach) */
+    uint64_t closing;                    /* CLOSE_WAIT whose FIN is younger than grace_ms */
+    uint64_t received;                   /* received (SCM_RIGHTS), open, not reported */
+    uint64_t closed_untracked;           /* closed outside the shim (raw syscall) */
+    uint64_t still_open;                 /* open, peer not closed: not leaks */
+    struct sl_open_count open_states[SL_OPEN_STATES];
+    int n_open_states;
+    struct sl_open_site open_sites[SL_OPEN_SITES];
+    int n_open_sites;
+    uint64_t open_sites_more;            /* sockets of sites beyond SL_OPEN_SITES */
 };
+
+/* Count one still-open socket under its state name and creation stack. */
+void sl_summary_count_open(struct sl_summary *sum, const char *state, uint32_t stack_id);
 
 /* A growable line buffer (report time only: it allocates). */
 struct sl_buf {

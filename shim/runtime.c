@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,21 @@ static void release(uint32_t id, int fd)
     rec_free(id);
 }
 
+/* fd no longer refers to socket id: it was closed outside the shim (a raw
+ * syscall such as libuv's syscall(SYS_close), glibc internals) and the
+ * number may have been reused. Drop it as closed, and count it. */
+static void closed_outside(uint32_t id, int fd)
+{
+    struct sl_sock *s = sl_sock_get(id);
+    if (s == NULL)
+        return;
+    if (__atomic_load_n(&s->nfds, __ATOMIC_ACQUIRE) == 1) {
+        __atomic_fetch_or(&s->flags, SL_SOCK_CLOSED_UNTRACKED, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&sl_stats.closed_untracked, 1, __ATOMIC_RELAXED);
+    }
+    release(id, fd);
+}
+
 struct find_ino {
     uint64_t ino, dev;
     int fd;
@@ -149,8 +165,10 @@ static int same_socket_fd(uint64_t ino, uint64_t dev)
     return f.fd;
 }
 
-/* newfd refers to oldfd's socket (what sl_on_dup records, without checks). */
-static void link_fd(int oldfd, int newfd)
+/* newfd refers to oldfd's socket (what sl_on_dup records, without checks).
+ * An entry newfd held was closed by the call (dup2/dup3: visible) or
+ * before it, behind our back (dup/F_DUPFD only return free numbers). */
+static void link_fd(int oldfd, int newfd, int replaces)
 {
     uint32_t id = sl_fd_get(oldfd);
     struct sl_sock *s = sl_sock_get(id);
@@ -161,8 +179,10 @@ static void link_fd(int oldfd, int newfd)
     } else {
         prev = sl_fd_take(newfd);   /* newfd now refers to something untracked */
     }
-    if (prev != 0)
+    if (prev != 0 && replaces)
         release(prev, newfd);
+    else if (prev != 0)
+        closed_outside(prev, newfd);
 }
 
 /* ---- events ---- */
@@ -218,7 +238,7 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
      * syscall, glibc internals): the number was reused, so drop it. */
     uint32_t old = sl_fd_set(fd, id);
     if (old != 0)
-        release(old, fd);
+        closed_outside(old, fd);
     sl_watcher_on_socket(id, s, fd);
 }
 
@@ -302,7 +322,14 @@ void sl_on_dup(int oldfd, int newfd)
 {
     if (bogus(newfd) || oldfd == newfd || in_vfork_child())
         return;
-    link_fd(oldfd, newfd);
+    link_fd(oldfd, newfd, 0);
+}
+
+void sl_on_dup_onto(int oldfd, int newfd)
+{
+    if (bogus(newfd) || oldfd == newfd || in_vfork_child())
+        return;
+    link_fd(oldfd, newfd, 1);
 }
 
 void sl_on_close(int fd)
@@ -414,12 +441,46 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     if (!peer_closed && out->tcp_state < 0 && s->type != SOCK_DGRAM && out->has_peer)
         peer_closed = sl_peer_hung_up(fd);   /* Unix stream/seqpacket peers */
     out->kind = peer_closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
-    /* When the FIN was not seen by a read (the program never read to the
-     * end), the kernel's time since the peer's last segment stands in. */
-    out->fin_age_ms = fin ? (now - fin) / 1000000
-                    : out->tcp_state == TCP_CLOSE_WAIT || out->tcp_state == TCP_LAST_ACK
-                          ? last_recv_ms
-                    : cw ? (now - cw) / 1000000 : -1;
+    (void)fin;
+    (void)cw;
+    out->fin_age_ms = sl_fin_age_ms(s, out->tcp_state == TCP_CLOSE_WAIT ||
+                                       out->tcp_state == TCP_LAST_ACK ? last_recv_ms : -1, now);
+}
+
+void sl_describe_record(const struct sl_sock *s, int fd, struct sl_leak *out, int64_t now)
+{
+    memset(out, 0, sizeof(*out));
+    out->pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    out->nfds = 1;
+    out->fds[0] = fd;
+    out->origin = s->origin;
+    out->from_parent = s->epoch != __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
+    out->family = s->family;
+    out->type = s->type;
+    out->protocol = s->protocol;
+    out->stack_id = s->stack_id;
+    out->tcp_state = -1;
+    out->age_ms = (now - s->created_ns) / 1000000;
+    out->fin_age_ms = sl_fin_age_ms(s, -1, now);
+    out->closed_untracked = (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) &
+                             SL_SOCK_CLOSED_UNTRACKED) != 0;
+    if (s->peer_len > 0) {
+        sl_format_sockaddr(&s->peer_addr, s->peer_len, out->peer, sizeof(out->peer));
+        out->has_peer = 1;
+    }
+}
+
+int64_t sl_fin_age_ms(const struct sl_sock *s, int64_t kernel_ms, int64_t now)
+{
+    int64_t fin = __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED);
+    int64_t cw = __atomic_load_n(&s->close_wait_ns, __ATOMIC_RELAXED);
+    int64_t age = kernel_ms;
+    /* Each is a lower bound (the FIN came no later than any of them). */
+    if (fin && (now - fin) / 1000000 > age)
+        age = (now - fin) / 1000000;
+    if (cw && (now - cw) / 1000000 > age)
+        age = (now - cw) / 1000000;
+    return age;
 }
 
 struct pairs {
@@ -465,13 +526,29 @@ void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, v
         uint32_t id = (uint32_t)(p.v[i] >> 32);
         struct sl_sock *s = sl_sock_get(id);
         int fds[SL_LEAK_MAX_FDS], nfds = 0;
-        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++)
-            if (s != NULL && nfds < SL_LEAK_MAX_FDS && still_same(s, (int)(uint32_t)p.v[i]))
-                fds[nfds++] = (int)(uint32_t)p.v[i];
+        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++) {
+            int fd = (int)(uint32_t)p.v[i];
+            if (s == NULL)
+                continue;
+            if (!still_same(s, fd)) {
+                /* closed behind our back; a racing socket() may own it now */
+                if (sl_fd_take_if(fd, id))
+                    closed_outside(id, fd);
+            } else if (nfds < SL_LEAK_MAX_FDS) {
+                fds[nfds++] = fd;
+            }
+        }
         if (s != NULL && nfds > 0 && (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1))
             fn(s, fds, nfds, arg);
     }
     free(p.v);
+}
+
+int sl_sock_last_holder(const struct sl_sock *s)
+{
+    return !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) &
+             (SL_SOCK_FORKED | SL_SOCK_CLOSED_UNTRACKED)) &&
+           s->epoch == __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
 }
 
 int sl_sock_reportable(const struct sl_sock *s)
@@ -486,13 +563,53 @@ struct exit_leaks {
     struct sl_leak *v;
     size_t n, cap;
     int64_t now;
+    struct sl_summary *sum;
 };
 
+/* The peer of a non-TCP stream socket hung up (POLLRDHUP: an unconnected
+ * Unix socket shows POLLHUP alone). */
+static int unix_peer_gone(const struct sl_sock *s, int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+    return s->type != SOCK_DGRAM && poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP);
+}
+
+/* Sort one socket at exit, asking the kernel one or two questions (no
+ * addresses: those are looked up only for what is reported). A leak is a
+ * CLOSE_WAIT held past grace_ms; a younger one is closing; the rest is
+ * still open. Received sockets count apart unless report_received=1. */
 static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
 {
     struct exit_leaks *e = arg;
+    char name[24], fam[16], typ[16];
+    int64_t kernel_ms = -1;
     if (!sl_sock_reportable(s))
         return;
+    if (s->origin == SL_ORIGIN_RECEIVED && !sl_opts.report_received) {
+        e->sum->received++;
+        return;
+    }
+    int state = sl_tcp_state_since(fds[0], &kernel_ms);
+    int closed = state >= 0 ? state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
+                              state == TCP_CLOSING || __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED)
+                            : __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) || unix_peer_gone(s, fds[0]);
+    if (closed) {
+        int64_t age = sl_fin_age_ms(s, state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK
+                                       ? kernel_ms : -1, e->now);
+        if (age < sl_opts.grace_ms) {       /* -1: no one knows when: not proven */
+            e->sum->closing++;
+            return;
+        }
+    } else {
+        if (state >= 0)
+            snprintf(name, sizeof(name), "%s", sl_tcp_state_name(state));
+        else
+            snprintf(name, sizeof(name), "%s/%s", sl_family_name(s->family, fam, sizeof(fam)),
+                     sl_type_name(s->type, typ, sizeof(typ)));
+        sl_summary_count_open(e->sum, name, s->stack_id);
+        if (!sl_opts.report_open)
+            return;
+    }
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
         struct sl_leak *v = realloc(e->v, cap * sizeof(*v));
@@ -502,8 +619,7 @@ static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
         e->cap = cap;
     }
     sl_describe(s, fds, nfds, &e->v[e->n], e->now);
-    if (e->v[e->n].kind == SL_KIND_OPEN_AT_EXIT && !sl_opts.report_open)
-        return;
+    e->v[e->n].kind = closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
     e->n++;
 }
 
@@ -511,8 +627,8 @@ static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
  * that count for exitcode. */
 static int report_now(int status, const char *when)
 {
-    struct exit_leaks e = { .now = sl_now_ns() };
     struct sl_summary sum = { 0 };
+    struct exit_leaks e = { .now = sl_now_ns(), .sum = &sum };
     sl_foreach_socket(exit_leak_cb, &e);
     sum.pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
     sum.opened = sl_stats.opened;
@@ -520,6 +636,7 @@ static int report_now(int status, const char *when)
     sum.inherited = sl_stats.inherited;
     sum.pre_attach = sl_stats.pre_attach;
     sum.when = when;
+    sum.closed_untracked = sl_stats.closed_untracked;
     sum.exit_status = status;
     sum.closed_first = sl_watcher_closed_first();
     sl_report_exit(e.v, e.n, &sum);
@@ -614,7 +731,7 @@ static void track_existing(enum sl_origin origin)
             /* stdin and stdout are often one socket: one record, two fds. */
             int same = same_socket_fd(st.st_ino, st.st_dev);
             if (same >= 0) {
-                link_fd(same, (int)fd);
+                link_fd(same, (int)fd, 1);
             } else {
                 track((int)fd, family, type, protocol, origin, 0);
                 if (origin == SL_ORIGIN_PRE_ATTACH)
@@ -679,6 +796,24 @@ void sl_init(void)
     sl_in_shim = 0;
 }
 
+static void forked_cb(int fd, uint32_t id, void *arg)
+{
+    (void)fd;
+    (void)arg;
+    struct sl_sock *s = sl_sock_get(id);
+    if (s != NULL)
+        __atomic_fetch_or(&s->flags, SL_SOCK_FORKED, __ATOMIC_RELAXED);
+}
+
+void sl_on_fork_parent(void)
+{
+    /* The child holds a copy of every socket: closing ours no longer ends
+     * the connection, so it is never "closed here first" (a fork server
+     * closing each connection it handed to a child). */
+    if (__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) && !in_vfork_child())
+        sl_fd_foreach(0, ~0u, forked_cb, NULL);
+}
+
 void sl_on_fork_child(void)
 {
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE))
@@ -688,6 +823,7 @@ void sl_on_fork_child(void)
     __atomic_fetch_add(&fork_epoch, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&sl_stats.opened, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&sl_stats.closed, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sl_stats.closed_untracked, 0, __ATOMIC_RELAXED);
     sl_in_shim = 0;
     sl_out_after_fork();
     sl_symbolize_reset();

@@ -18,6 +18,8 @@
 #define SL_SOCK_PEER_REPORTED  0x08u  /* a peer_not_closing event was written */
 #define SL_SOCK_PEER_WATCHED   0x10u  /* the watcher waits for the peer to close */
 #define SL_SOCK_EPOLLED        0x20u  /* in the watcher's epoll set (EPOLLRDHUP) */
+#define SL_SOCK_FORKED         0x40u  /* a fork child got a copy: not the last holder */
+#define SL_SOCK_CLOSED_UNTRACKED 0x80u /* closed behind the shim's back (raw syscall) */
 
 /* One kernel socket, shared by every fd that refers to it. */
 struct sl_sock {
@@ -43,6 +45,7 @@ struct sl_stats {
     _Atomic uint64_t closed;    /* of those, closed */
     _Atomic uint64_t inherited;
     _Atomic uint64_t pre_attach; /* open when sockleak attach came */
+    _Atomic uint64_t closed_untracked;  /* closed outside the shim, noticed later */
 };
 
 extern struct sl_stats sl_stats;
@@ -63,7 +66,8 @@ static inline void sl_ensure_init(void)
 void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin);
 void sl_on_accept(int listen_fd, int fd, enum sl_origin origin);
 void sl_on_received(int fd);
-void sl_on_dup(int oldfd, int newfd);       /* newfd now refers to oldfd's socket */
+void sl_on_dup(int oldfd, int newfd);       /* dup/F_DUPFD: newfd was a free number */
+void sl_on_dup_onto(int oldfd, int newfd);  /* dup2/dup3: newfd replaced (a visible close) */
 void sl_on_close(int fd);                   /* call BEFORE the real close */
 void sl_on_dup_target(int newfd);           /* before dup2/dup3 replace newfd */
 void sl_on_close_range(unsigned first, unsigned last);
@@ -71,6 +75,7 @@ void sl_on_eof(int fd);                     /* a stream read returned 0 */
 void sl_on_shutdown(int fd, int how);
 void sl_on_connect(int fd, const struct sockaddr *addr, socklen_t len);
 void sl_on_fork_child(void);
+void sl_on_fork_parent(void);               /* every socket now has another holder */
 int sl_on_exit(int status);                 /* _exit/_Exit: report; returns the status */
 
 /* The record behind fd, NULL if none (no allocation, no lock). */
@@ -83,6 +88,10 @@ struct sl_leak;
  * TCP state, ages and its kind (close_wait if the peer has closed). */
 void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
                  struct sl_leak *out, int64_t now);
+
+/* The same from the record alone (no fd is asked): for a socket closed
+ * behind the shim's back, whose number may name another socket now. */
+void sl_describe_record(const struct sl_sock *s, int fd, struct sl_leak *out, int64_t now);
 
 /* Call fn once per tracked socket, with every fd of this process that still
  * refers to it (ascending; fds closed behind our back are checked by inode
@@ -100,6 +109,16 @@ int sl_sock_reportable(const struct sl_sock *s);
  * record was freed or reused. At most native_max native frames stay. */
 int sl_sock_add_lang(uint32_t id, uint32_t gen, const uintptr_t *lang, unsigned nlang,
                      unsigned native_max);
+
+/* Whether closing s here ends the connection: 0 when a fork child or parent
+ * may still hold a copy, or when it was closed behind the shim's back. */
+int sl_sock_last_holder(const struct sl_sock *s);
+
+/* The best lower bound on the age of the peer's FIN, in ms: the kernel's
+ * time since the last ACK (tcpi_last_ack_recv: the FIN's, unless segments
+ * came after it), or when the program read the EOF or the watcher saw
+ * CLOSE_WAIT, whichever is older; -1 when nothing tells. */
+int64_t sl_fin_age_ms(const struct sl_sock *s, int64_t kernel_ms, int64_t now);
 
 /* Nanoseconds of CLOCK_MONOTONIC. */
 int64_t sl_now_ns(void);
