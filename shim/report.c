@@ -305,6 +305,7 @@ void sl_report_leak_fields(struct sl_buf *b, const struct sl_leak *l)
         sl_buf_printf(b, "%" PRId64, l->fin_age_ms);
     else
         sl_buf_printf(b, "null");
+    sl_buf_printf(b, ",\"eof_read\":%s", l->eof_read ? "true" : "false");
 }
 
 static void json_leak(struct sl_buf *b, const struct sl_leak *l, const char *when)

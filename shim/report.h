@@ -26,6 +26,7 @@ struct sl_leak {
     int tcp_state;              /* -1: not TCP */
     int64_t age_ms;
     int64_t fin_age_ms;         /* -1: peer close not seen */
+    int eof_read;               /* the program read the EOF (a read returned 0) */
     uint32_t stack_id;
     int closed_untracked;       /* closed_late: noticed after a close outside the shim */
 };

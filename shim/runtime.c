@@ -443,6 +443,7 @@ void sl_describe(const struct sl_sock *s, const int *fds, int nfds,
     out->kind = peer_closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
     (void)fin;
     (void)cw;
+    out->eof_read = fin != 0;
     out->fin_age_ms = sl_fin_age_ms(s, out->tcp_state == TCP_CLOSE_WAIT ||
                                        out->tcp_state == TCP_LAST_ACK ? last_recv_ms : -1, now);
 }
@@ -596,7 +597,8 @@ static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
     if (closed) {
         int64_t age = sl_fin_age_ms(s, state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK
                                        ? kernel_ms : -1, e->now);
-        if (age < sl_opts.grace_ms) {       /* -1: no one knows when: not proven */
+        /* -1: no one knows when (a Unix peer): not proven, unless grace_ms=0 */
+        if (sl_opts.grace_ms > 0 && age < sl_opts.grace_ms) {
             e->sum->closing++;
             return;
         }

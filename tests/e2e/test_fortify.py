@@ -17,9 +17,9 @@ class TestFortify(ShimTestCase):
 
     def test_fortify_fin_seen_by_recv_chk_and_read_chk(self):
         """Both sockets read to EOF through the _chk functions, then kept for
-        1 s: close_wait leaks whose fin_age_ms counts from that EOF (>= 800
-        ms; the watcher is off, so only the read hooks can have seen it)."""
-        run = self.run_shim([prog("fortify"), 16], options={"scan_ms": 0})
+        1 s (past grace_ms=500): close_wait leaks whose EOF the read hooks
+        saw (eof_read; the watcher is off), FIN age >= 800 ms."""
+        run = self.run_shim([prog("fortify"), 16], options={"scan_ms": 0, "grace_ms": 500})
         self.assertEqual(run.returncode, 0, run.describe())
         fds = run.json_lines()[0]
         rep = run.report
@@ -31,6 +31,8 @@ class TestFortify(ShimTestCase):
             self.assertIsNotNone(leak.get("fin_age_ms"),
                                  "%s: the FIN returned by %s was not noticed\n%s"
                                  % (name, reader, rep.describe()))
+            self.assertIs(leak.get("eof_read"), True,
+                          "%s: %s returned 0 unnoticed\n%s" % (name, reader, rep.describe()))
             self.assertGreaterEqual(leak["fin_age_ms"], 800,
                                     "%s: FIN noticed only at exit, not when %s returned 0\n%s"
                                     % (name, reader, rep.describe()))

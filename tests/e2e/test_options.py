@@ -10,9 +10,10 @@ N = 3
 
 class TestExitcode(ExampleTestCase):
     def test_options_exitcode_applies_to_a_leaky_run(self):
-        """exitcode=23: a run with close_wait leaks exits 23."""
+        """exitcode=23: a run with close_wait leaks (held past grace_ms=0)
+        exits 23."""
         server, port = self.db_server(N)
-        run = self.run_shim([example("leaky_client"), port, N], options="exitcode=23")
+        run = self.run_shim([example("leaky_client"), port, N], options="exitcode=23:grace_ms=0")
         self.assertEqual(run.returncode, 23, run.describe())
         self.assertIn("%d of %d logins failed" % (N, N), run.stdout)
 
@@ -24,11 +25,17 @@ class TestExitcode(ExampleTestCase):
         self.assertEqual(run.stderr, "")
 
     def test_options_exitcode_ignores_open_at_exit_unless_fail_on_any(self):
-        """An open_at_exit leak only: exit 0 by default, 23 with fail_on=any."""
-        default = self.run_shim([prog("dup"), "dup"], options="exitcode=23")
+        """A socket still open at exit only: by default not a leak, nothing
+        written, exit 0; listed with report_open=1, still exit 0; 23 with
+        fail_on=any."""
+        quiet = self.run_shim([prog("dup"), "dup"], options="exitcode=23")
+        self.assertEqual(quiet.returncode, 0, quiet.describe())
+        self.assertEqual(quiet.stderr, "", "a socket still open at exit is not a leak")
+        default = self.run_shim([prog("dup"), "dup"], options="exitcode=23:report_open=1")
         self.assertEqual(default.returncode, 0, default.describe())
-        self.assertIn("sockleak", default.stderr, "the open_at_exit leak is still reported")
-        any_kind = self.run_shim([prog("dup"), "dup"], options="exitcode=23:fail_on=any")
+        self.assertIn("sockleak", default.stderr, "report_open=1 lists the open socket")
+        any_kind = self.run_shim([prog("dup"), "dup"],
+                                 options="exitcode=23:fail_on=any:report_open=1")
         self.assertEqual(any_kind.returncode, 23, any_kind.describe())
 
 
@@ -47,7 +54,7 @@ class TestHelpAndBadOptions(ExampleTestCase):
         """bogus=1:format=xml warns about both (naming sockleak and the
         option), the program runs normally, and the report is text."""
         server, port = self.db_server(N)
-        run = self.run_shim([example("leaky_client"), port, N], options="bogus=1:format=xml")
+        run = self.run_shim([example("leaky_client"), port, N], options="bogus=1:format=xml:grace_ms=0")
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertIn("leaky_client: %d of %d logins failed" % (N, N), run.stdout)
         lines = run.stderr.splitlines()

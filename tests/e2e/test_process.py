@@ -5,10 +5,12 @@ import socket
 import subprocess
 import unittest
 
-from shimrun import ShimTestCase, prog
+from shimrun import LIST_ALL, ShimTestCase, prog
 
 
 class TestFork(ShimTestCase):
+    default_options = LIST_ALL
+
     def test_fork_parent_and_child_each_report_their_own_sockets(self):
         """The child's leak is only in the child's report; the child closing
         its inherited copy does not touch the parent's leak."""
@@ -36,6 +38,8 @@ class TestFork(ShimTestCase):
 
 
 class TestExitPaths(ShimTestCase):
+    default_options = LIST_ALL
+
     MODES = ("_exit", "_Exit", "exit", "return")
 
     def run_exit(self, mode):
@@ -66,6 +70,8 @@ class TestExitPaths(ShimTestCase):
 
 
 class TestConstructors(ShimTestCase):
+    default_options = LIST_ALL
+
     def test_socket_from_a_library_constructor_before_the_shims_is_recorded(self):
         """libctor.so's constructor runs before the shim's: its socket()
         starts the shim from the hook and is recorded with its stack."""
@@ -82,6 +88,8 @@ class TestConstructors(ShimTestCase):
 
 
 class TestDestructors(ShimTestCase):
+    default_options = LIST_ALL
+
     def test_destructor_closing_a_socket_is_not_a_leak(self):
         """libdtor.so's destructor closes the socket after main returns: the
         exit report must come after it and not list the socket."""
@@ -102,6 +110,8 @@ class TestDestructors(ShimTestCase):
 
 
 class TestInherited(ShimTestCase):
+    default_options = LIST_ALL
+
     def run_with_socket_stdio(self, options=None):
         """Run stdio_echo with one end of a socketpair as its stdin and
         stdout; our end stays open until it has exited."""

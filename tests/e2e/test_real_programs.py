@@ -70,12 +70,12 @@ class TestCurl(ShimTestCase):
 
 class TestPython(ShimTestCase):
     def test_python_leaked_socket_in_close_wait_is_found(self):
-        """A python3 script that keeps a connection the server hung up on:
-        one close_wait leak in CLOSE_WAIT with the server as peer, created
-        from inside the python interpreter."""
+        """A python3 script that keeps a connection the server hung up on
+        for 200 ms (past grace_ms=100): one close_wait leak in CLOSE_WAIT
+        with the server as peer, created from inside the python interpreter."""
         with ClosingServer() as server:
             run = self.run_shim([sys.executable, os.path.join(SCRIPTS, "leaky_conn.py"),
-                                 server.port])
+                                 server.port], options={"grace_ms": 100})
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "ERR login refused")
         rep = run.report
@@ -113,7 +113,9 @@ class TestJava(ShimTestCase):
         subprocess.run(["javac", "-d", JAVA_OUT] + sources, check=True)
 
     def run_java(self, cls, server):
-        run = self.run_shim(["java", "-cp", JAVA_OUT, cls, server.port], timeout=180)
+        # grace_ms=0: a CLOSE_WAIT at exit is a leak however young its FIN
+        run = self.run_shim(["java", "-cp", JAVA_OUT, cls, server.port], timeout=180,
+                            options={"grace_ms": 0})
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "read 18 bytes")
         return run.report
@@ -188,11 +190,11 @@ class TestSocat(ShimTestCase):
         """socat -u TCP:server STDOUT: the same output and status as without
         the shim. socat ends with shutdown(SHUT_RDWR) after the server's FIN
         and exits without close(): one TCP leak, kind close_wait (FIN seen,
-        never closed), with the FIN noticed."""
+        never closed), with the FIN noticed (grace_ms=0: however young)."""
         with ClosingServer(reply=b"hello from the server\n", read_line=False) as server:
             argv = [shutil.which("socat"), "-u", "TCP:127.0.0.1:%d" % server.port, "STDOUT"]
             plain = self.run_shim(argv, preload=False)
-            run = self.run_shim(argv)
+            run = self.run_shim(argv, options={"grace_ms": 0})
         self.assertEqual(plain.returncode, 0, plain.describe())
         self.assertEqual(plain.stdout, "hello from the server\n")
         self.assertEqual(run.returncode, 0, run.describe())
