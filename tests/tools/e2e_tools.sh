@@ -9,6 +9,9 @@ T=$(mktemp -d /tmp/sockleak-e2e.XXXXXX)
 HOLDER=
 trap '[ -n "$HOLDER" ] && kill $HOLDER 2>/dev/null; rm -rf "$T"' EXIT
 unset SOCKLEAK_OPTIONS LD_PRELOAD
+# The test programs leak and exit at once: their CLOSE_WAITs are milliseconds
+# old, so they are leaks at exit only with grace_ms=0 ("closing" otherwise).
+HELD=--grace-ms=0
 
 ok() { echo "ok - $1"; }
 not_ok() { echo "not ok - $1: $2"; }
@@ -25,28 +28,34 @@ check() {
 json() { python3 -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])]; $2" "$1"; }
 
 # --- run: exit statuses
-$SL run -- $P/prog_leaky 3 >$T/leaky.txt 2>&1
+$SL run $HELD -- $P/prog_leaky 3 >$T/leaky.txt 2>&1
 check "run: leaky program exits 23" 23 $? $T/leaky.txt \
     "3 sockets leaked in CLOSE_WAIT (peer closed, never closed here) from connect_to_closing_peer (prog_common.h:[0-9]*) <- db_connect <- db_login <- main, created at:" \
     $T/leaky.txt "^SUMMARY: sockleak: 3 sockets leaked (3 in CLOSE_WAIT, 0 open at exit) in 1 group across 1 process"
 $SL run -- $P/prog_clean 3 >$T/clean.txt 2>&1
 check "run: clean program exits 0" 0 $? $T/clean.txt "^SUMMARY: sockleak: 0 sockets leaked"
-$SL run -- $P/prog_leaky 1 7 >$T/fail.txt 2>&1
+$SL run $HELD -- $P/prog_leaky 1 7 >$T/fail.txt 2>&1
 check "run: a failing command's own status wins" 7 $? $T/fail.txt "1 socket leaked in CLOSE_WAIT"
 $SL run -- sh -c 'kill -TERM $$' >$T/sig.txt 2>&1
 check "run: a command killed by SIGTERM gives 143" 143 $? $T/sig.txt "SUMMARY"
 $SL run -- /nonexistent/cmd >$T/noent.txt 2>&1
 check "run: a missing command gives 127" 127 $? $T/noent.txt "cannot run /nonexistent/cmd"
-$SL run --fail-on none -- $P/prog_leaky 1 >$T/none.txt 2>&1
+$SL run $HELD --fail-on none -- $P/prog_leaky 1 >$T/none.txt 2>&1
 check "run: --fail-on none" 0 $? $T/none.txt "1 socket leaked"
-$SL run -- $P/prog_listen >$T/listen.txt 2>&1
+$SL run --report-open -- $P/prog_listen >$T/listen.txt 2>&1
 check "run: open_at_exit alone does not fail by default" 0 $? $T/listen.txt \
     "1 socket still open at exit (peer has not closed) from start_listener"
-$SL run --fail-on any -- $P/prog_listen >$T/listen2.txt 2>&1
+$SL run -- $P/prog_listen >$T/listen0.txt 2>&1
+check "run: a socket still open at exit is not listed by default" 0 $? $T/listen0.txt \
+    "^SUMMARY: sockleak: 0 sockets leaked"
+$SL run -- $P/prog_leaky 2 >$T/young.txt 2>&1
+check "run: a CLOSE_WAIT younger than grace_ms at exit is closing, not a leak" 0 $? \
+    $T/young.txt "^SUMMARY: sockleak: 0 sockets leaked"
+$SL run --report-open --fail-on any -- $P/prog_listen >$T/listen2.txt 2>&1
 check "run: --fail-on any fails on open_at_exit" 23 $? $T/listen2.txt "open at exit"
 
 # --- run: a fork + exec tree, merged
-$SL run --format json -o $T/tree.jsonl -- $P/prog_tree $P/prog_leaky >$T/tree.out 2>&1
+$SL run $HELD --format json -o $T/tree.jsonl -- $P/prog_tree $P/prog_leaky >$T/tree.out 2>&1
 st=$?
 if [ $st = 23 ] && json $T/tree.jsonl '
 s = d[-1]; assert s["event"] == "summary" and s["processes"] == 3 and s["leaks"] == 4, s
@@ -56,7 +65,7 @@ assert len(tree) == 2 and len({x["pid"] for x in tree}) == 2 and len({x["fingerp
 assert len([x for x in leaks if x["stack"][1]["function"] == "db_connect"]) == 2
 ' 2>$T/tree.err; then ok "run: fork+exec tree merged (3 processes, one group across 2)"
 else not_ok "run: fork+exec tree merged" "status $st, $(cat $T/tree.err $T/tree.out | tail -3)"; fi
-$SL run -- $P/prog_tree $P/prog_leaky >$T/tree.txt 2>&1
+$SL run $HELD -- $P/prog_tree $P/prog_leaky >$T/tree.txt 2>&1
 check "run: text headline names the processes" 23 $? $T/tree.txt \
     "2 sockets leaked in CLOSE_WAIT .* from connect_to_closing_peer (prog_common.h:[0-9]*) <- tree_leak <- main, in 2 processes"
 
@@ -66,15 +75,15 @@ check "run: --no-report-open passed to the shim" 0 $? $T/pass.txt "^SUMMARY: soc
 
 # --- suppressions
 printf '# known\nleak:db_login\nleak:never_matches\n' >$T/supp.txt
-$SL run --suppressions $T/supp.txt -- $P/prog_leaky 3 >$T/supp.out 2>&1
+$SL run $HELD --suppressions $T/supp.txt -- $P/prog_leaky 3 >$T/supp.out 2>&1
 check "suppressions: --suppressions hides the leak and counts it" 0 $? $T/supp.out \
     "^Suppressions used:" $T/supp.out "^      3 db_login" $T/supp.out "; 3 suppressed"
 if grep -q never_matches $T/supp.out; then not_ok "suppressions: unused ones are not listed" "listed"
 else ok "suppressions: unused ones are not listed"; fi
-SOCKLEAK_OPTIONS=suppressions=$T/supp.txt $SL run -- $P/prog_leaky 2 >$T/supp2.out 2>&1
+SOCKLEAK_OPTIONS=suppressions=$T/supp.txt $SL run $HELD -- $P/prog_leaky 2 >$T/supp2.out 2>&1
 check "suppressions: suppressions= in SOCKLEAK_OPTIONS" 0 $? $T/supp2.out "^      2 db_login"
 printf 'leak:x\nbogus line\n' >$T/badsupp.txt
-$SL run --suppressions $T/badsupp.txt -- $P/prog_leaky 1 >$T/badsupp.out 2>&1
+$SL run $HELD --suppressions $T/badsupp.txt -- $P/prog_leaky 1 >$T/badsupp.out 2>&1
 check "suppressions: a bad file fails before running" 2 $? $T/badsupp.out "badsupp.txt:2:"
 
 # --- run: processes the command leaves running (daemons) are waited for
@@ -101,17 +110,17 @@ if [ -z "$left" ] && grep -q daemon_leak $T/daemon3.txt; then
 else not_ok "run: no report directory left behind when every process exited" "left: $left"; fi
 
 # --- baselines
-$SL run --write-baseline $T/base.json -- $P/prog_leaky 2 >$T/b1.out 2>&1
+$SL run $HELD --write-baseline $T/base.json -- $P/prog_leaky 2 >$T/b1.out 2>&1
 check "baseline: --write-baseline accepts what it records" 0 $? $T/base.json '"fingerprint"' \
     $T/base.json "connect_to_closing_peer (prog_common.h:[0-9]*) <- db_connect"
-$SL run --baseline $T/base.json -- $P/prog_leaky 5 >$T/b2.out 2>&1
+$SL run $HELD --baseline $T/base.json -- $P/prog_leaky 5 >$T/b2.out 2>&1
 check "baseline: known leaks pass (more sockets, same stack)" 0 $? $T/b2.out \
     "1 known leak group (5 sockets) matched the baseline"
-$SL run --baseline $T/base.json -- $P/prog_tree $P/prog_leaky >$T/b3.out 2>&1
+$SL run $HELD --baseline $T/base.json -- $P/prog_tree $P/prog_leaky >$T/b3.out 2>&1
 check "baseline: a new stack fails" 23 $? $T/b3.out "tree_leak" $T/b3.out "2 known (baseline)"
 
 # --- SARIF
-$SL run --format sarif -o $T/out.sarif -- $P/prog_leaky 2 >$T/sarif.out 2>&1
+$SL run $HELD --format sarif -o $T/out.sarif -- $P/prog_leaky 2 >$T/sarif.out 2>&1
 st=$?
 if [ $st = 23 ] && python3 - $T/out.sarif >$T/sarif.err 2>&1 <<'PY'
 import json, sys
@@ -132,7 +141,7 @@ else not_ok "sarif: required fields" "status $st: $(tail -3 $T/sarif.err)"; fi
 
 # --- report: files gathered elsewhere
 mkdir $T/logs
-SOCKLEAK_OPTIONS=log_path=$T/logs/r:format=json LD_PRELOAD=$PWD/build/libsockleak.so $P/prog_tree $P/prog_leaky
+SOCKLEAK_OPTIONS=log_path=$T/logs/r:format=json:grace_ms=0 LD_PRELOAD=$PWD/build/libsockleak.so $P/prog_tree $P/prog_leaky
 $SL report $T/logs/r.* >$T/rep.txt 2>&1
 check "report: merges log_path files like run" 23 $? $T/rep.txt "<- tree_leak <- main, in 2 processes" \
     $T/rep.txt "across 3 processes"
