@@ -28,8 +28,10 @@ until [ -s "$portfile" ]; do
 done
 port=$(head -n 1 "$portfile")
 
-echo "\$ LD_PRELOAD=build/libsockleak.so build/examples/leaky_client $port $count"
-LD_PRELOAD=$lib "$bin/leaky_client" "$port" "$count"
+# leaky_client exits 200 ms after its last leak: with the default grace_ms
+# (30 s) those CLOSE_WAITs would only count as "closing" at exit.
+echo "\$ SOCKLEAK_OPTIONS=grace_ms=100 LD_PRELOAD=build/libsockleak.so build/examples/leaky_client $port $count"
+SOCKLEAK_OPTIONS=grace_ms=100 LD_PRELOAD=$lib "$bin/leaky_client" "$port" "$count"
 echo
 echo "\$ LD_PRELOAD=build/libsockleak.so build/examples/fixed_client $port $count"
 LD_PRELOAD=$lib "$bin/fixed_client" "$port" "$count"
