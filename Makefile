@@ -85,7 +85,7 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	  build-essential pkg-config libunwind-dev libdw-dev libelf-dev libcmocka-dev \
 	  libjson-c-dev libmnl-dev python3 curl socat default-jdk-headless redis-server iproute2 \
-	  clang libclang-rt-14-dev nodejs
+	  nginx-light clang libclang-rt-14-dev nodejs
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
