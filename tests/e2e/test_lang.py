@@ -77,7 +77,9 @@ class TestPythonFrames(LangTestCase):
         for py in pythons():
             with self.subTest(python=py), ClosingServer(reply=b"ACME 42\n") as server:
                 self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-cls")
-                run = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"), server.port])
+                # grace_ms=0: the script exits right after the FIN
+                run = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"), server.port],
+                                    options={"grace_ms": 0})
                 self.assertEqual(run.returncode, 0, run.describe())
                 leaks = run.report.leaks_of("close_wait")
                 self.assertEqual(len(leaks), 1, run.report.describe())
@@ -87,7 +89,7 @@ class TestPythonFrames(LangTestCase):
                 self.assertLangFrame(leaks[0], "python", "PriceClient.connect",
                                      "py_class_leak.py", line)
                 text = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"),
-                                      server.port], options="")
+                                      server.port], options="grace_ms=0")
                 self.assertIn("from PriceClient.connect (py_class_leak.py:%d)" % line, text.stderr)
                 self.assertIn('File "%s", line %d, in PriceClient.connect'
                               % (os.path.join(SCRIPTS, "py_class_leak.py"), line), text.stderr)

@@ -87,10 +87,10 @@ $SL run $HELD --suppressions $T/badsupp.txt -- $P/prog_leaky 1 >$T/badsupp.out 2
 check "suppressions: a bad file fails before running" 2 $? $T/badsupp.out "badsupp.txt:2:"
 
 # --- run: processes the command leaves running (daemons) are waited for
-$SL run -- $P/prog_daemon 300 >$T/daemon.txt 2>&1
+$SL run $HELD -- $P/prog_daemon 300 >$T/daemon.txt 2>&1
 check "run: a daemonized descendant's leak is in the report (default --wait)" 23 $? $T/daemon.txt \
     "1 socket leaked in CLOSE_WAIT .* from connect_to_closing_peer (prog_common.h:[0-9]*) <- daemon_leak <- main"
-$SL run --wait 1 -- $P/prog_daemon 2500 >$T/daemon2.txt 2>$T/daemon2.err
+$SL run $HELD --wait 1 -- $P/prog_daemon 2500 >$T/daemon2.txt 2>$T/daemon2.err
 st=$?
 dir=$(sed -n 's/^    sockleak report \(.*\)\/r\.\*$/\1/p' $T/daemon2.err)
 if [ $st = 0 ] && grep -q "1 process started by the command is still running after --wait 1 s: pid [0-9]* (prog_daemon)" $T/daemon2.err \
