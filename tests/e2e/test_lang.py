@@ -9,7 +9,7 @@ import sys
 import threading
 import unittest
 
-from shimrun import ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
+from shimrun import EXIT_LEAKS, ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
 from test_live import LiveTestCase, is_live_leak, live_options
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,6 +26,10 @@ def pythons():
 
 
 class LangTestCase(LiveTestCase):
+    # short programs that leak and exit: their CLOSE_WAITs are leaks at
+    # exit however young (the live tests here give their own options)
+    default_options = EXIT_LEAKS
+
     def assertLangFrame(self, leak, lang, function, file_basename, line):
         """The stack starts with language frames (none after a native one)
         and the innermost one outside the runtime's library is
@@ -55,7 +59,8 @@ class TestPythonFrames(LangTestCase):
             with self.subTest(python=py), ClosingServer(reply=b"ACME 42\n") as server:
                 self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-mod")
                 p = self.start([py, os.path.join(SCRIPTS, "py_module_leak.py"), server.port,
-                                "hold"], options=live_options(), stdin=subprocess.PIPE,
+                                "hold"], options=dict(live_options(), scan_ms=1000),
+                               stdin=subprocess.PIPE,
                                universal_newlines=True)
                 live, _ = self.wait_event(p.pid, is_live_leak)
                 self.assertLangFrame(live, "python", "fetch_quote", "py_module_leak.py", line)
@@ -77,9 +82,7 @@ class TestPythonFrames(LangTestCase):
         for py in pythons():
             with self.subTest(python=py), ClosingServer(reply=b"ACME 42\n") as server:
                 self.use_subdir(os.path.basename(os.path.dirname(os.path.dirname(py))) + "-cls")
-                # grace_ms=0: the script exits right after the FIN
-                run = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"), server.port],
-                                    options={"grace_ms": 0})
+                run = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"), server.port])
                 self.assertEqual(run.returncode, 0, run.describe())
                 leaks = run.report.leaks_of("close_wait")
                 self.assertEqual(len(leaks), 1, run.report.describe())
@@ -89,7 +92,7 @@ class TestPythonFrames(LangTestCase):
                 self.assertLangFrame(leaks[0], "python", "PriceClient.connect",
                                      "py_class_leak.py", line)
                 text = self.run_shim([py, os.path.join(SCRIPTS, "py_class_leak.py"),
-                                      server.port], options="grace_ms=0")
+                                      server.port], options="grace_ms=0:scan_ms=0")
                 self.assertIn("from PriceClient.connect (py_class_leak.py:%d)" % line, text.stderr)
                 self.assertIn('File "%s", line %d, in PriceClient.connect'
                               % (os.path.join(SCRIPTS, "py_class_leak.py"), line), text.stderr)
@@ -116,16 +119,16 @@ class TestPythonFrames(LangTestCase):
             sockleak = os.path.join(ROOT, "build", "sockleak")
             env = {k: v for k, v in os.environ.items()
                    if k not in ("LD_PRELOAD", "SOCKLEAK_OPTIONS")}
-            first = subprocess.run([sockleak, "run", "--write-baseline", base, "--",
+            first = subprocess.run([sockleak, "run", "--grace-ms=0", "--write-baseline", base, "--",
                                     pythons()[0], script, str(server.port)],
                                    env=env, capture_output=True, text=True, timeout=120)
             self.assertEqual(first.returncode, 0, first.stdout + first.stderr)
-            again = subprocess.run([sockleak, "run", "--baseline", base, "--",
+            again = subprocess.run([sockleak, "run", "--grace-ms=0", "--baseline", base, "--",
                                     pythons()[0], moved, str(server.port)],
                                    env=env, capture_output=True, text=True, timeout=120)
             self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
             self.assertIn("1 known", again.stdout + again.stderr)
-            other = subprocess.run([sockleak, "run", "--baseline", base, "--",
+            other = subprocess.run([sockleak, "run", "--grace-ms=0", "--baseline", base, "--",
                                     pythons()[0], os.path.join(SCRIPTS, "py_module_leak.py"),
                                     str(server.port)],
                                    env=env, capture_output=True, text=True, timeout=120)
@@ -203,7 +206,7 @@ class TestJavaFrames(LangTestCase):
                 self.assertEqual(leak["stack"][0]["function"], "sun.nio.ch.Net.socket0",
                                  format_leak(leak))
             self.assertEqual(leaks[0]["stack_id"], leaks[1]["stack_id"], run.report.describe())
-            text = self.run_java("QuoteClient", server, options="")
+            text = self.run_java("QuoteClient", server, options="grace_ms=0:scan_ms=0")
         self.assertIn("from QuoteClient.fetch (QuoteClient.java:%d)" % line, text.stderr)
         self.assertIn("at QuoteClient.fetch(QuoteClient.java:%d)" % line, text.stderr)
 
