@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from shimrun import BUILD, ClosingServer, ShimTestCase, format_leak, free_port
+from shimrun import BUILD, EXIT_LEAKS, ClosingServer, ShimTestCase, format_leak, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "scripts")
@@ -75,7 +75,7 @@ class TestPython(ShimTestCase):
         with the server as peer, created from inside the python interpreter."""
         with ClosingServer() as server:
             run = self.run_shim([sys.executable, os.path.join(SCRIPTS, "leaky_conn.py"),
-                                 server.port], options={"grace_ms": 100})
+                                 server.port], options={"grace_ms": 100, "scan_ms": 0})
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "ERR login refused")
         rep = run.report
@@ -113,9 +113,9 @@ class TestJava(ShimTestCase):
         subprocess.run(["javac", "-d", JAVA_OUT] + sources, check=True)
 
     def run_java(self, cls, server):
-        # grace_ms=0: a CLOSE_WAIT at exit is a leak however young its FIN
+        # a CLOSE_WAIT at exit is a leak however young its FIN, reported once
         run = self.run_shim(["java", "-cp", JAVA_OUT, cls, server.port], timeout=180,
-                            options={"grace_ms": 0})
+                            options=EXIT_LEAKS)
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "read 18 bytes")
         return run.report
@@ -194,7 +194,7 @@ class TestSocat(ShimTestCase):
         with ClosingServer(reply=b"hello from the server\n", read_line=False) as server:
             argv = [shutil.which("socat"), "-u", "TCP:127.0.0.1:%d" % server.port, "STDOUT"]
             plain = self.run_shim(argv, preload=False)
-            run = self.run_shim(argv, options={"grace_ms": 0})
+            run = self.run_shim(argv, options=EXIT_LEAKS)
         self.assertEqual(plain.returncode, 0, plain.describe())
         self.assertEqual(plain.stdout, "hello from the server\n")
         self.assertEqual(run.returncode, 0, run.describe())
