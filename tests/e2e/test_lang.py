@@ -9,7 +9,7 @@ import sys
 import threading
 import unittest
 
-from shimrun import EXIT_LEAKS, ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
+from shimrun import EXIT_LEAKS, LIST_ALL, ROOT, ClosingServer, ShimTestCase, example, format_leak, source_line
 from test_live import LiveTestCase, is_live_leak, live_options
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -231,8 +231,9 @@ class TestJavaFrames(LangTestCase):
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.addCleanup(server.server_close)
         self.addCleanup(server.shutdown)
+        # open at exit, not leaks: listed with report_open=1 (LIST_ALL)
         run = self.run_shim(["java", "-cp", JAVA_OUT, "AcceptAndHttp", server.server_address[1]],
-                            timeout=180)
+                            timeout=180, options=LIST_ALL)
         self.assertEqual(run.returncode, 0, run.describe())
         self.assertEqual(run.stdout.strip(), "200", run.describe())
         leaks = run.report.leaks
