@@ -103,7 +103,7 @@ if [ $st = 0 ] && grep -q "1 process started by the command is still running aft
     rm -rf "$dir"
 else not_ok "run: a daemon still running after --wait is named" "status $st, dir '$dir': $(cat $T/daemon2.err)"; fi
 mkdir -p $T/tmp
-TMPDIR=$T/tmp $SL run -- $P/prog_daemon 100 >$T/daemon3.txt 2>&1
+TMPDIR=$T/tmp $SL run $HELD -- $P/prog_daemon 100 >$T/daemon3.txt 2>&1
 left=$(ls -A $T/tmp)
 if [ -z "$left" ] && grep -q daemon_leak $T/daemon3.txt; then
     ok "run: no report directory left behind when every process exited"
