@@ -609,7 +609,9 @@ static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
             snprintf(name, sizeof(name), "%s/%s", sl_family_name(s->family, fam, sizeof(fam)),
                      sl_type_name(s->type, typ, sizeof(typ)));
         sl_summary_count_open(e->sum, name, s->stack_id);
-        if (!sl_opts.report_open)
+        /* sockleak attach's detach report is a snapshot of a process that
+         * runs on: it lists what is open (see docs/report-format.md) */
+        if (!sl_opts.report_open && e->sum->when == NULL)
             return;
     }
     if (e->n == e->cap) {
@@ -631,6 +633,7 @@ static int report_now(int status, const char *when)
 {
     struct sl_summary sum = { 0 };
     struct exit_leaks e = { .now = sl_now_ns(), .sum = &sum };
+    sum.when = when;
     sl_foreach_socket(exit_leak_cb, &e);
     sum.pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
     sum.opened = sl_stats.opened;

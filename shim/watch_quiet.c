@@ -88,6 +88,13 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
     int fd = wp_take_fd(e), rc = -1;
     if (fd < 0)
         return -1;
+    /* The host reuses record ids and fd numbers at once: the socket of gen
+     * may be closed and another published here since gen was read. Its
+     * entry must not get gen's epoll data or WATCHED flag: look again. */
+    if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen) {
+        close(fd);
+        return 0;
+    }
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
         rc = 0;
         if (ti.tcpi_state == TCP_CLOSE_WAIT ||
@@ -96,6 +103,8 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
                                       .data.u64 = (uint64_t)id << 32 | gen };
             if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
                 __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+                if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen)
+                    __atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED);
                 wp_warm_stack(e->stack_id);
                 rc = 1;
             }
