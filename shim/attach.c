@@ -24,6 +24,7 @@
 
 #include "attach.h"
 #include "output.h"
+#include "ownfd.h"
 #include "real.h"
 #include "runtime.h"
 
@@ -81,8 +82,6 @@ static const char *only_name;      /* a pass that patches just this function */
 /* libunwind's memory-validation pipe: made (once per process) through its
  * pipe2 slot while our unwinder runs; closed at detach, and remade on the
  * same numbers at the next attach, since libunwind keeps using them. */
-static int unwind_slot[2] = { -1, -1 };
-static int unwind_fd[2] = { -1, -1 };
 
 /* Re-checks for slots lazy binding or a concurrent dlopen wrote after us. */
 static pthread_t recheck_thread;
@@ -399,44 +398,19 @@ static void *attach_dlopen(const char *file, int mode)
 
 /* ---- libunwind's pipe ---- */
 
+/* Only the pipe our own unwinder asks for goes into the shim's fd zone
+ * (ownfd.h), as with the preloaded hooks; the program's are its own. */
 static int attach_pipe2(int fds[2], int flags)
 {
-    int (*real)(int *, int) = (int (*)(int *, int))real_pipe2;
-    int rc = real(fds, flags);
-    /* Only the pipe our own unwinder asks for; the program's are its own. */
-    if (rc != 0 || !sl_in_shim || unwind_slot[0] >= 0)
-        return rc;
-    for (int end = 0; end < 2; end++) {
-        fds[end] = sl_private_move_high(fds[end]);
-        unwind_fd[end] = fds[end];
-        unwind_slot[end] = sl_private_add(fds[end]);
-    }
-    return rc;
+    if (sl_unwinding)
+        return sl_unwind_pipe2(fds, flags);
+    return ((int (*)(int *, int))real_pipe2)(fds, flags);
 }
 
-/* Closed at detach: the numbers stay reserved in unwind_fd. */
+/* Closed at detach; libunwind makes a new one when it next needs it. */
 static void unwind_pipe_close(void)
 {
-    for (int end = 0; end < 2; end++) {
-        sl_private_close(unwind_slot[end]);
-        unwind_slot[end] = -1;
-    }
-}
-
-/* libunwind opens its pipe once per process: give it back at the numbers it
- * remembers (high, normally still free). */
-static void unwind_pipe_reopen(void)
-{
-    int p[2];
-    if (unwind_fd[0] < 0 || unwind_slot[0] >= 0 || fcntl(unwind_fd[0], F_GETFD) >= 0 ||
-        fcntl(unwind_fd[1], F_GETFD) >= 0 ||
-        ((int (*)(int *, int))real_pipe2)(p, O_CLOEXEC | O_NONBLOCK) != 0)
-        return;
-    for (int end = 0; end < 2; end++) {
-        if (dup3(p[end], unwind_fd[end], O_CLOEXEC) == unwind_fd[end])
-            unwind_slot[end] = sl_private_add(unwind_fd[end]);
-        SL_REAL(close)(p[end]);
-    }
+    sl_unwind_pipe_drop();
 }
 
 /* ---- re-checks ---- */
@@ -575,18 +549,14 @@ static int attach_locked(const char *options)
     int fd = memfd_create("sockleak-report", MFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    fd = sl_private_move_high(fd);
-    if (sl_out_use_fd(fd) != 0) {
-        SL_REAL(close)(fd);
+    if (sl_out_use_fd(fd) != 0)      /* (it closed fd) */
         return -EMFILE;
-    }
     npatches = 0;
     __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
     /* libunwind's pipe2 first: the runtime's start may initialise it */
     only_name = "pipe2";
     patch_all();
     only_name = NULL;
-    unwind_pipe_reopen();
     rc = sl_runtime_attach(options);
     if (rc != 0) {
         unpatch_all();

@@ -5,12 +5,17 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "attach.h"
+#include "ownfd.h"
 #include "real.h"
 #include "runtime.h"
 
@@ -108,8 +113,15 @@ SL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* ---- reading: where a peer's FIN shows (hot path) ---- */
 
+/* libunwind's own calls while the shim unwinds (its validation pipe). */
+#define FROM_OUR_UNWIND() \
+    (__builtin_expect(sl_unwinding, 0) && \
+     sl_unwind_from_libunwind(__builtin_return_address(0)))
+
 SL_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
+    if (FROM_OUR_UNWIND())
+        return sl_unwind_read(fd, buf, n);
     ssize_t r = SL_REAL(read)(fd, buf, n);
     maybe_eof(fd, r, n);
     return r;
@@ -235,39 +247,81 @@ SL_EXPORT int shutdown(int fd, int how)
 }
 
 /* Closes are recorded before the real close: once the kernel frees the
- * number another thread's socket() may get it, and its record must win. */
-SL_EXPORT int close(int fd)
+ * number another thread's socket() may get it, and its record must win.
+ * A zone number is the shim's: without the shim it would not be open, so
+ * the program gets what the kernel would have said, EBADF. */
+static int close_common(int (*real)(int), int fd)
 {
+    if (sl_private_is(fd)) {
+        errno = EBADF;
+        return -1;
+    }
     int saved = errno;
     sl_on_close(fd);
     errno = saved;
-    return SL_REAL(close)(fd);
+    return real(fd);
+}
+
+SL_EXPORT int close(int fd)
+{
+    if (FROM_OUR_UNWIND())
+        return sl_unwind_close(fd);
+    return close_common(SL_REAL(close), fd);
 }
 
 SL_EXPORT int __close(int fd)
 {
-    int saved = errno;
-    sl_on_close(fd);
-    errno = saved;
-    return SL_REAL(__close)(fd);
+    return close_common(SL_REAL(__close), fd);
 }
+
+/* The flags the kernel knows; with others it fails (EINVAL) and so must
+ * change nothing here either. */
+#define KNOWN_CLOSE_RANGE_FLAGS (CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)
 
 SL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
+    if ((flags & ~KNOWN_CLOSE_RANGE_FLAGS) != 0 || first > last) {
+        errno = EINVAL;
+        return -1;
+    }
     int saved = errno;
     if (!(flags & CLOSE_RANGE_CLOEXEC))
         sl_on_close_range(first, last);
     errno = saved;
-    return SL_REAL(close_range)(first, last, flags);
+    /* the shim's fds in the range stay open */
+    return sl_zone_close_range(first, last, flags);
+}
+
+/* closefrom without close_range (kernels before 5.9): close each open fd
+ * from lowfd on, as glibc's fallback does, but never a zone fd. */
+static void closefrom_slow(int lowfd)
+{
+    char buf[4096];
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return;
+    for (long n; (n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0;)
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            char *end;
+            long fd = strtol(d->d_name, &end, 10);
+            if (*end == '\0' && end != d->d_name && fd >= lowfd && fd != dir &&
+                !sl_private_is((int)fd))
+                SL_REAL(close)((int)fd);
+        }
+    SL_REAL(close)(dir);
 }
 
 SL_EXPORT void closefrom(int lowfd)
 {
     int saved = errno;
-    if (lowfd >= 0)
-        sl_on_close_range((unsigned)lowfd, ~0u);
+    if (lowfd < 0)
+        lowfd = 0;
+    sl_on_close_range((unsigned)lowfd, ~0u);
+    if (sl_zone_close_range((unsigned)lowfd, ~0u, 0) != 0)
+        closefrom_slow(lowfd);
     errno = saved;
-    SL_REAL(closefrom)(lowfd);
 }
 
 SL_EXPORT int fclose(FILE *fp)
@@ -298,7 +352,7 @@ static int dup_onto(int (*real)(int, int, int), int (*real2)(int, int),
                     int oldfd, int newfd, int flags)
 {
     int saved = errno;
-    sl_on_dup_target(newfd);
+    sl_zone_vacate(newfd);      /* the program may have our number */
     errno = saved;
     int rc = real ? real(oldfd, newfd, flags) : real2(oldfd, newfd);
     if (rc >= 0) {
@@ -328,6 +382,11 @@ SL_EXPORT int dup3(int oldfd, int newfd, int flags)
  * a pointer-sized value, and so do we. */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+        int saved = errno;
+        sl_zone_vacate((int)(intptr_t)arg);
+        errno = saved;
+    }
     int rc = real(fd, cmd, arg);
     if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
         int saved = errno;
@@ -350,6 +409,69 @@ SL_FCNTL_HOOK(fcntl)
 SL_FCNTL_HOOK(__fcntl)
 SL_FCNTL_HOOK(fcntl64)
 
+/* ---- the shim's fd zone ---- */
+
+SL_EXPORT int pipe2(int fds[2], int flags)
+{
+    if (FROM_OUR_UNWIND())
+        return sl_unwind_pipe2(fds, flags);
+    return SL_REAL(pipe2)(fds, flags);
+}
+
+/* Raising RLIMIT_NOFILE may expose the shim's fds: they move first. */
+struct rlimit_call {
+    int which;          /* 0 setrlimit, 1 setrlimit64, 2 prlimit, 3 prlimit64 */
+    pid_t pid;
+    __rlimit_resource_t res;
+    const void *new_limit;
+    void *old_limit;
+};
+
+static int rlimit_real(void *arg)
+{
+    struct rlimit_call *c = arg;
+    switch (c->which) {
+    case 0: return SL_REAL(setrlimit)(c->res, c->new_limit);
+    case 1: return SL_REAL(setrlimit64)(c->res, c->new_limit);
+    case 2: return SL_REAL(prlimit)(c->pid, c->res, c->new_limit, c->old_limit);
+    default: return SL_REAL(prlimit64)(c->pid, c->res, c->new_limit, c->old_limit);
+    }
+}
+
+static int rlimit_hook(struct rlimit_call *c)
+{
+    if (c->res != RLIMIT_NOFILE || c->new_limit == NULL ||
+        (c->pid != 0 && c->pid != getpid()))
+        return rlimit_real(c);
+    return sl_zone_setrlimit(rlimit_real, c);
+}
+
+SL_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
+{
+    struct rlimit_call c = { 0, 0, res, rl, NULL };
+    return rlimit_hook(&c);
+}
+
+SL_EXPORT int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl)
+{
+    struct rlimit_call c = { 1, 0, res, rl, NULL };
+    return rlimit_hook(&c);
+}
+
+SL_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl,
+                      struct rlimit *old)
+{
+    struct rlimit_call c = { 2, pid, res, rl, old };
+    return rlimit_hook(&c);
+}
+
+SL_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
+                        struct rlimit64 *old)
+{
+    struct rlimit_call c = { 3, pid, res, rl, old };
+    return rlimit_hook(&c);
+}
+
 /* ---- processes ---- */
 
 SL_EXPORT pid_t fork(void)
@@ -357,9 +479,10 @@ SL_EXPORT pid_t fork(void)
     sl_ensure_init();
     pid_t pid = SL_REAL(fork)();
     int saved = errno;
-    if (pid == 0)
+    if (pid == 0) {
+        sl_zone_after_fork();
         sl_on_fork_child();
-    else if (pid > 0)
+    } else if (pid > 0)
         sl_on_fork_parent();
     errno = saved;
     return pid;
@@ -371,9 +494,10 @@ SL_EXPORT pid_t _Fork(void)
     sl_ensure_init();
     pid_t pid = SL_REAL(_Fork)();
     int saved = errno;
-    if (pid == 0)
+    if (pid == 0) {
+        sl_zone_after_fork();
         sl_on_fork_child();
-    else if (pid > 0)
+    } else if (pid > 0)
         sl_on_fork_parent();
     errno = saved;
     return pid;

@@ -32,6 +32,7 @@
 #include "fdtable.h"
 #include "live.h"
 #include "output.h"
+#include "ownfd.h"
 #include "real.h"
 #include "report.h"
 #include "runtime.h"
@@ -70,18 +71,13 @@ static int tcp_inet(const struct sl_sock *s)
            (s->protocol == 0 || s->protocol == IPPROTO_TCP);
 }
 
-/* A new fd of ours, moved out of the program's low numbers and registered
- * as private; -1 (fd closed) when that fails. */
+/* A new fd of ours, moved into the shim's fd zone (ownfd.h); its zone
+ * number, or -1 (fd closed) when that fails. */
 static int adopt(int fd, int *slot)
 {
-    if (fd < 0)
+    if (fd < 0 || (*slot = sl_private_adopt(fd, SL_OWN_MOVE)) < 0)
         return -1;
-    fd = sl_private_move_high(fd);
-    if ((*slot = sl_private_add(fd)) < 0) {
-        SL_REAL(close)(fd);
-        return -1;
-    }
-    return fd;
+    return sl_private_fd(*slot);
 }
 
 /* ---- the shared region ---- */

@@ -1,6 +1,7 @@
 /* options.c -- parse SOCKLEAK_OPTIONS ("key=value:key=value") against the
  * table in options.inc; bad entries warn once each and keep the default. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,82 @@ static const char *printable(char *out, size_t len, const char *text)
     return out;
 }
 
+/* The accepted range of each INT option: a wider value would overflow
+ * (grace_ms in nanoseconds) or wrap (an exit status is 8 bits: exitcode=256
+ * would exit 0 and pass CI). */
+static const struct { const char *name; long min, max; } int_ranges[] = {
+    { "exitcode", 0, 255 },
+    { "max_sockets", 0, 1000000 },
+    { "stack_depth", 1, 64 },
+    { "grace_ms", 0, 7L * 24 * 3600 * 1000 },
+    { "scan_ms", 0, 3600 * 1000 },
+    { "snapshot_s", 0, 7L * 24 * 3600 },
+};
+
+static int int_range(const char *name, long *min, long *max)
+{
+    for (size_t i = 0; i < sizeof(int_ranges) / sizeof(int_ranges[0]); i++)
+        if (strcmp(int_ranges[i].name, name) == 0) {
+            *min = int_ranges[i].min;
+            *max = int_ranges[i].max;
+            return 1;
+        }
+    return 0;
+}
+
+/* Signals a snapshot must not take over: the program crashes, aborts or
+ * stops on them, or cannot catch them at all. */
+static const int refused_signals[] = {
+    SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGPIPE, SIGABRT, SIGKILL, SIGSTOP,
+};
+
+int sl_signal_number(const char *name)
+{
+    char *end;
+    if (name == NULL || *name == '\0')
+        return -1;
+    long n = strtol(name, &end, 10);
+    if (*end == '\0')
+        return n > 0 && n < NSIG ? (int)n : -1;
+    if (strncmp(name, "SIG", 3) == 0)
+        name += 3;
+    for (int i = 1; i < NSIG; i++) {
+        const char *abbrev = sigabbrev_np(i);
+        if (abbrev != NULL && strcmp(abbrev, name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int signal_allowed(const char *name)
+{
+    int sig = sl_signal_number(name);
+    if (sig <= 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(refused_signals) / sizeof(refused_signals[0]); i++)
+        if (sig == refused_signals[i])
+            return 0;
+    return 1;
+}
+
+/* Whether a converted value is in its option's range; if not, what is. */
+static int in_range(const struct sl_option_desc *d, const char *text, long num,
+                    char *expected, size_t size)
+{
+    long min, max;
+    if (strcmp(d->type, "INT") == 0 && int_range(d->name, &min, &max)) {
+        snprintf(expected, size, "a whole number from %ld to %ld", min, max);
+        return num >= min && num <= max;
+    }
+    if (strcmp(d->name, "snapshot_signal") == 0) {
+        snprintf(expected, size, "a signal name or number the program does not crash, "
+                 "abort or stop on, e.g. SIGUSR2; not SIGSEGV, SIGBUS, SIGILL, SIGFPE, "
+                 "SIGPIPE, SIGABRT, SIGKILL or SIGSTOP");
+        return *text == '\0' || signal_allowed(text);
+    }
+    return 1;
+}
+
 /* Apply one "key=value" entry (modified in place); 0 if it was good. */
 static int apply(struct sl_options *o, char *entry, void (*warn)(const char *))
 {
@@ -130,15 +207,18 @@ static int apply(struct sl_options *o, char *entry, void (*warn)(const char *))
         warn(msg);
         return -1;
     }
-    if (eq == NULL || convert(d, eq + 1, &num) != 0) {
+    char expected[256];
+    snprintf(expected, sizeof(expected), "%s%s",
+             strcmp(d->type, "ENUM") == 0 ? "one of " : "",
+             strcmp(d->type, "ENUM") == 0 ? d->choices
+             : strcmp(d->type, "BOOL") == 0 ? "0 or 1"
+             : strcmp(d->type, "INT") == 0 ? "a whole number >= 0" : "text");
+    if (eq == NULL || convert(d, eq + 1, &num) != 0 ||
+        !in_range(d, eq + 1, num, expected, sizeof(expected))) {
         snprintf(msg, sizeof(msg), "sockleak: SOCKLEAK_OPTIONS: bad value '%s' for "
-                 "option '%s' (expected %s%s%s); ignored, the default is '%s'",
+                 "option '%s' (expected %s); ignored, the default is '%s'",
                  printable(shown, sizeof(shown), eq ? eq + 1 : ""), d->name,
-                 strcmp(d->type, "ENUM") == 0 ? "one of " : "",
-                 strcmp(d->type, "ENUM") == 0 ? d->choices
-                 : strcmp(d->type, "BOOL") == 0 ? "0 or 1"
-                 : strcmp(d->type, "INT") == 0 ? "a whole number >= 0" : "text",
-                 "", d->def);
+                 expected, d->def);
         warn(msg);
         return -1;
     }

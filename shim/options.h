@@ -43,6 +43,10 @@ extern const size_t sl_option_count;
 int sl_options_parse(struct sl_options *o, const char *spec, char *buf,
                      size_t bufsize, void (*warn)(const char *msg));
 
+/* The number of a signal given by name (SIGUSR2, USR2) or number; -1 if
+ * none. */
+int sl_signal_number(const char *name);
+
 /* Write the option list (help=1) through out, one line at a time. */
 void sl_options_help(void (*out)(const char *line));
 

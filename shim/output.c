@@ -1,88 +1,29 @@
-/* output.c -- report destination and the registry of the shim's own fds. */
+/* output.c -- the report's destination: stderr, or log_path's PREFIX.PID,
+ * a file the shim creates itself and keeps in its fd zone (ownfd.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "output.h"
+#include "ownfd.h"
 #include "real.h"
 #include "runtime.h"
 
-#define NPRIVATE 8
+/* Where the report goes, decided on first use (again in a fork child). */
+enum { DEST_UNSET, DEST_OPENING, DEST_ZONE, DEST_REOPEN, DEST_STDERR, DEST_FIXED };
 
-static _Atomic int private_fds[NPRIVATE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+static _Atomic int dest = DEST_UNSET;
 static _Atomic int report_slot = -1;
+static char report_path[4096];
+static dev_t report_dev;
+static ino_t report_ino;
 static int report_pid;          /* the watcher process writes as its host */
 static _Atomic int fixed_fd;     /* attach: reports go only to the given fd */
-
-int sl_private_add(int fd)
-{
-    for (int i = 0; i < NPRIVATE; i++) {
-        int expected = -1;
-        if (__atomic_compare_exchange_n(&private_fds[i], &expected, fd, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return i;
-    }
-    return -1;
-}
-
-int sl_private_move_high(int fd)
-{
-    struct rlimit rl;
-    if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 256)
-        return fd;
-    /* Keep below 1024 where we can: select() users stop at FD_SETSIZE. */
-    rlim_t top = rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)(top - 64));
-    if (high < 0)
-        return fd;
-    SL_REAL(close)(fd);
-    return high;
-}
-
-int sl_private_is(int fd)
-{
-    for (int i = 0; i < NPRIVATE; i++)
-        if (__atomic_load_n(&private_fds[i], __ATOMIC_ACQUIRE) == fd)
-            return 1;
-    return 0;
-}
-
-void sl_private_lost_range(unsigned first, unsigned last)
-{
-    for (int i = 0; i < NPRIVATE; i++) {
-        int fd = __atomic_load_n(&private_fds[i], __ATOMIC_ACQUIRE);
-        /* -2: lost, but the slot stays its owner's until sl_private_close,
-         * so a new fd of someone else never answers to the old slot. */
-        if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
-            __atomic_compare_exchange_n(&private_fds[i], &fd, -2, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    }
-}
-
-void sl_private_lost(int fd)
-{
-    if (fd >= 0)
-        sl_private_lost_range((unsigned)fd, (unsigned)fd);
-}
-
-int sl_private_fd(int slot)
-{
-    int fd = slot < 0 ? -1 : __atomic_load_n(&private_fds[slot], __ATOMIC_ACQUIRE);
-    return fd < 0 ? -1 : fd;
-}
-
-void sl_private_close(int slot)
-{
-    if (slot < 0)
-        return;
-    int fd = __atomic_exchange_n(&private_fds[slot], -1, __ATOMIC_ACQ_REL);
-    if (fd >= 0)
-        SL_REAL(close)(fd);
-}
 
 static void write_all(int fd, const char *buf, size_t len)
 {
@@ -97,53 +38,131 @@ static void write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* The report file's fd, opened on first use (again after a fork or after
- * the program closed it); -1 for stderr. */
-static int report_fd(void)
+/* A report file we may append to: a regular file, ours, that nobody else
+ * can write or has another name for. */
+static int is_our_file(const struct stat *st)
 {
-    int slot = __atomic_load_n(&report_slot, __ATOMIC_ACQUIRE);
-    int fd = sl_private_fd(slot);
-    char path[4096];
+    return S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1 &&
+           (st->st_mode & 022) == 0;
+}
 
-    if (fd >= 0 || __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE))
-        return fd;
-    if (sl_opts.log_path == NULL || sl_opts.log_path[0] == '\0' || getauxval(AT_SECURE))
-        return -1;
-    if (slot >= 0)
-        sl_private_close(slot);   /* lost: forget the slot */
-    snprintf(path, sizeof(path), "%s.%d", sl_opts.log_path,
-             report_pid ? report_pid : (int)getpid());
-    fd = sl_private_move_high(open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW |
-                                   O_CLOEXEC, 0600));
+/* Open report_path: create it (never following a link, never blocking on a
+ * FIFO), or append to our own earlier file (an exec keeps the pid). */
+static int open_report(const char **why)
+{
+    struct stat st;
+    int fd = sl_zone_open(report_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+                          O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        fd = sl_zone_open(report_path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK |
+                          O_NOCTTY | O_CLOEXEC, 0);
     if (fd < 0) {
-        char msg[4200];
-        snprintf(msg, sizeof(msg), "sockleak: cannot open log_path file %s: %s; "
-                 "writing the report to stderr", path, strerror(errno));
-        sl_out_warn(msg);
+        *why = errno == ELOOP ? "it is a symbolic link" :
+               errno == ENXIO ? "it is a FIFO or socket" : strerror(errno);
         return -1;
     }
-    slot = sl_private_add(fd);
-    __atomic_store_n(&report_slot, slot, __ATOMIC_RELEASE);
+    if (fstat(fd, &st) != 0 || !is_our_file(&st)) {
+        SL_REAL(close)(fd);
+        *why = "it already exists and is not a regular file of this user's that "
+               "only this user can write";
+        return -1;
+    }
+    report_dev = st.st_dev;
+    report_ino = st.st_ino;
     return fd;
+}
+
+static int same_file(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == report_dev && st.st_ino == report_ino;
+}
+
+/* Decide the destination once per process. */
+static int choose_dest(void)
+{
+    int d = __atomic_load_n(&dest, __ATOMIC_ACQUIRE), expected = DEST_UNSET;
+    if (d != DEST_UNSET && d != DEST_OPENING)
+        return d;
+    if (!__atomic_compare_exchange_n(&dest, &expected, DEST_OPENING, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        while ((d = __atomic_load_n(&dest, __ATOMIC_ACQUIRE)) == DEST_OPENING)
+            sched_yield();
+        return d;
+    }
+    d = __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE) ? DEST_FIXED : DEST_STDERR;
+    if (d == DEST_STDERR && sl_opts.log_path != NULL && sl_opts.log_path[0] != '\0' && !getauxval(AT_SECURE)) {
+        const char *why = NULL;
+        snprintf(report_path, sizeof(report_path), "%s.%d", sl_opts.log_path,
+                 report_pid ? report_pid : sl_pid());
+        int fd = open_report(&why);
+        if (fd >= 0) {
+            int slot = sl_private_adopt(fd, SL_OWN_MOVE);
+            int zfd = sl_private_pin(slot);
+            /* The number we opened was the program's to take until moved:
+             * check the zone fd is still our file. */
+            int ok = zfd >= 0 && same_file(zfd);
+            if (zfd >= 0)
+                sl_private_unpin(slot);
+            if (ok) {
+                __atomic_store_n(&report_slot, slot, __ATOMIC_RELEASE);
+                d = DEST_ZONE;
+            } else {
+                sl_private_close(slot);
+                d = DEST_REOPEN;      /* no zone room: open it for each write */
+            }
+        } else {
+            char msg[4400];
+            snprintf(msg, sizeof(msg), "sockleak: cannot use log_path file %s (%s); "
+                     "writing the report to stderr", report_path, why);
+            sl_out_warn(msg);
+        }
+    }
+    __atomic_store_n(&dest, d, __ATOMIC_RELEASE);
+    return d;
 }
 
 void sl_out_write(const char *buf, size_t len)
 {
     int saved = errno;
-    int fd = report_fd();
-    /* attached: the program's stderr is not ours to write to */
-    if (fd >= 0 || !__atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE))
-        write_all(fd >= 0 ? fd : STDERR_FILENO, buf, len);
+    int d = choose_dest();
+    if (d == DEST_ZONE || d == DEST_FIXED) {
+        int slot = __atomic_load_n(&report_slot, __ATOMIC_ACQUIRE);
+        int fd = sl_private_pin(slot);      /* it cannot move while we write */
+        if (fd >= 0) {
+            write_all(fd, buf, len);
+            sl_private_unpin(slot);
+            errno = saved;
+            return;
+        }
+        if (d == DEST_FIXED) {      /* attached: the program's stderr is not ours */
+            errno = saved;
+            return;
+        }
+        d = DEST_REOPEN;
+    }
+    if (d == DEST_REOPEN) {
+        const char *why;
+        int fd = open_report(&why);
+        if (fd >= 0) {
+            write_all(fd, buf, len);
+            SL_REAL(close)(fd);
+            errno = saved;
+            return;
+        }
+    }
+    write_all(STDERR_FILENO, buf, len);
     errno = saved;
 }
 
 int sl_out_use_fd(int fd)
 {
-    int slot = sl_private_add(fd);
+    int slot = sl_private_adopt(fd, SL_OWN_MOVE);
     if (slot < 0)
         return -1;
     __atomic_store_n(&fixed_fd, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&report_slot, slot, __ATOMIC_RELEASE);
+    __atomic_store_n(&dest, DEST_FIXED, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -157,6 +176,7 @@ void sl_out_close(void)
 {
     sl_private_close(__atomic_exchange_n(&report_slot, -1, __ATOMIC_ACQ_REL));
     __atomic_store_n(&fixed_fd, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&dest, DEST_UNSET, __ATOMIC_RELEASE);
 }
 
 void sl_out_warn(const char *line)
@@ -185,14 +205,15 @@ void sl_out_warn(const char *line)
     errno = saved;
 }
 
-void sl_out_set_pid(int pid)
-{
-    report_pid = pid;
-}
-
 void sl_out_after_fork(void)
 {
     int slot = __atomic_exchange_n(&report_slot, -1, __ATOMIC_ACQ_REL);
     /* The parent's file stays the parent's: drop our copy of its fd. */
     sl_private_close(slot);
+    __atomic_store_n(&dest, DEST_UNSET, __ATOMIC_RELEASE);
+}
+
+void sl_out_set_pid(int pid)
+{
+    report_pid = pid;
 }

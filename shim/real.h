@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -44,6 +45,13 @@ struct timespec;
     X(int, __fcntl, (int, int, ...))                                           \
     X(int, fcntl64, (int, int, ...))                                           \
     X(int, fclose, (FILE *))                                                   \
+    X(int, pipe2, (int *, int))                                                \
+    X(int, setrlimit, (__rlimit_resource_t, const struct rlimit *))            \
+    X(int, setrlimit64, (__rlimit_resource_t, const struct rlimit64 *))        \
+    X(int, prlimit, (pid_t, __rlimit_resource_t, const struct rlimit *,        \
+                     struct rlimit *))                                         \
+    X(int, prlimit64, (pid_t, __rlimit_resource_t, const struct rlimit64 *,    \
+                       struct rlimit64 *))                                     \
     X(pid_t, fork, (void))                                                     \
     X(pid_t, _Fork, (void))                                                    \
     X(void, _exit, (int))                                                      \

@@ -12,12 +12,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdtable.h"
 #include "lang.h"
 #include "output.h"
+#include "ownfd.h"
 #include "real.h"
 #include "report.h"
 #include "runtime.h"
@@ -46,6 +48,12 @@ static int64_t start_ns;
 static _Atomic int attached;             /* 1 while in attach mode (sl_runtime_attach) */
 static int exit_handler_registered;
 
+
+int sl_pid(void)
+{
+    int pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    return pid != 0 ? pid : (int)getpid();     /* before sl_init */
+}
 
 int64_t sl_now_ns(void)
 {
@@ -336,24 +344,11 @@ void sl_on_close(int fd)
 {
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || fd < 0)
         return;
-    if (sl_private_is(fd)) {
-        /* The program closes one of our fds (a close loop): let it, and
-         * stop using that number. */
-        sl_private_lost(fd);
-        return;
-    }
     if (sl_fd_get(fd) == 0 || in_vfork_child())
         return;
     uint32_t id = sl_fd_take(fd);
     if (id != 0)
         release(id, fd);
-}
-
-void sl_on_dup_target(int newfd)
-{
-    /* dup2 onto one of our own fds: stop using it before it changes. */
-    if (newfd >= 0 && sl_private_is(newfd))
-        sl_private_lost(newfd);
 }
 
 static void close_cb(int fd, uint32_t id, void *arg)
@@ -369,7 +364,6 @@ void sl_on_close_range(unsigned first, unsigned last)
 {
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || first > last || in_vfork_child())
         return;
-    sl_private_lost_range(first, last);
     sl_fd_foreach(first, last, close_cb, NULL);
 }
 
@@ -650,14 +644,26 @@ static int report_now(int status, const char *when)
                                                : sum.close_wait);
 }
 
-/* Write this process's exit report once; returns the status to exit with. */
-static int exit_report(int status)
+/* Whether this process's exit report is still to be written (once per
+ * process; never by a vfork child, whose _exit (Python's subprocess after a
+ * failed exec) must not write, or use up, the parent's report). */
+static int claim_exit_report(void)
 {
     int pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
-    /* A vfork child's _exit (Python's subprocess after a failed exec) must
-     * not write, or use up, the parent's report. */
-    if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || in_vfork_child() ||
-        __atomic_exchange_n(&exit_reported_pid, pid, __ATOMIC_ACQ_REL) == pid)
+    return __atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) && !in_vfork_child() &&
+           __atomic_exchange_n(&exit_reported_pid, pid, __ATOMIC_ACQ_REL) != pid;
+}
+
+static int exit_status_for(int failing, int status)
+{
+    return failing > 0 && sl_opts.exitcode != 0 ? (int)sl_opts.exitcode : status;
+}
+
+/* Write this process's exit report once (exit(): not from a signal
+ * handler); returns the status to exit with. */
+static int exit_report(int status)
+{
+    if (!claim_exit_report())
         return status;
     int saved = errno;
     sl_in_shim = 1;
@@ -665,7 +671,7 @@ static int exit_report(int status)
     int failing = report_now(status, NULL);
     sl_in_shim = 0;
     errno = saved;
-    return failing > 0 && sl_opts.exitcode != 0 ? (int)sl_opts.exitcode : status;
+    return exit_status_for(failing, status);
 }
 
 void sl_report_at_exit(void)
@@ -673,9 +679,120 @@ void sl_report_at_exit(void)
     exit_report(0);
 }
 
+/* ---- _exit/_Exit: async-signal-safe ----
+ * _exit is what a signal handler may call, perhaps while the thread it
+ * interrupted holds malloc's lock or is inside the shim. So this path takes
+ * no lock and allocates nothing: the fd table walk is lock-free and the
+ * checks are syscalls. Only if something must be reported does a child
+ * (_Fork, async-signal-safe) write the full report, which does allocate;
+ * the child may then block on a lock the interrupted thread held, so it
+ * gets EXIT_REPORT_WAIT_MS, and after that one line says the report was
+ * skipped. */
+#define EXIT_REPORT_WAIT_MS 3000
+
+struct quick_count {
+    int reportable;     /* leaks the report would list */
+    int failing;        /* of those, ones that count for exitcode */
+};
+
+static void quick_cb(int fd, uint32_t id, void *arg)
+{
+    struct quick_count *q = arg;
+    struct sl_sock *s = sl_sock_get(id);
+    if (s == NULL || !(__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1) ||
+        !sl_sock_reportable(s) || !still_same(s, fd))
+        return;
+    int state = sl_tcp_state(fd);
+    int peer_closed = __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) != 0 ||
+                      state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
+                      state == TCP_CLOSING ||
+                      (state < 0 && s->type != SOCK_DGRAM && sl_peer_hung_up(fd));
+    if (peer_closed || sl_opts.report_open)
+        q->reportable++;
+    if (peer_closed || sl_opts.fail_on == SL_FAIL_ANY)
+        q->failing++;
+}
+
+/* write(2) one line "==PID== sockleak: TEXT" to stderr, without stdio. */
+static void signal_safe_line(const char *text)
+{
+    char buf[256], digits[16];
+    size_t n = 0, d = 0;
+    unsigned pid = (unsigned)__atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    do {
+        digits[d++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid != 0 && d < sizeof(digits));
+    buf[n++] = '=';
+    buf[n++] = '=';
+    while (d > 0)
+        buf[n++] = digits[--d];
+    for (const char *p = "== sockleak: "; *p; p++)
+        buf[n++] = *p;
+    for (const char *p = text; *p && n < sizeof(buf) - 1; p++)
+        buf[n++] = *p;
+    buf[n++] = '\n';
+    while (write(STDERR_FILENO, buf, n) < 0 && errno == EINTR)
+        ;
+}
+
+/* The full report from a child; its exit status says whether anything
+ * counted for exitcode: 0 no, 1 yes. -1 when it did not finish in time. */
+static int report_in_child(int status)
+{
+    pid_t child = SL_REAL(_Fork)();
+    if (child == 0) {
+        /* Single-threaded copy: the zone lock's holder is not here. */
+        sl_zone_after_fork();
+        sl_in_shim = 1;
+        SL_REAL(_exit)(report_now(status, NULL) > 0 ? 1 : 0);
+    }
+    if (child < 0)
+        return -1;
+    int64_t deadline = sl_now_ns() + (int64_t)EXIT_REPORT_WAIT_MS * 1000000;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(child, &st, WNOHANG);
+        if (r == child)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (r < 0 && errno != EINTR)
+            return -1;          /* reaped by the program's own SIGCHLD handler */
+        if (sl_now_ns() > deadline) {
+            kill(child, SIGKILL);
+            waitpid(child, &st, 0);
+            return -1;
+        }
+        struct timespec ts = { 0, 5 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 int sl_on_exit(int status)
 {
-    return exit_report(status);
+    if (!claim_exit_report())
+        return status;
+    int saved = errno;
+    struct quick_count q = { 0, 0 };
+    sl_fd_foreach(0, ~0u, quick_cb, &q);
+    if (q.reportable == 0 && !sl_opts.verbose) {
+        errno = saved;
+        return status;
+    }
+    /* No signal of the program's may run while we wait (we are leaving). */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    int failing = report_in_child(status);
+    if (failing < 0) {
+        signal_safe_line(q.reportable > 0
+            ? "exit report skipped: the report writer did not finish in 3 s (this "
+              "thread may have been interrupted inside malloc or the shim); "
+              "sockets were still open at _exit"
+            : "exit report skipped: the report writer did not finish in 3 s");
+        failing = q.failing;
+    }
+    errno = saved;
+    return exit_status_for(failing, status);
 }
 
 /* Runs after every library destructor (registered before __libc_start_main

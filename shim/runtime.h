@@ -69,7 +69,6 @@ void sl_on_received(int fd);
 void sl_on_dup(int oldfd, int newfd);       /* dup/F_DUPFD: newfd was a free number */
 void sl_on_dup_onto(int oldfd, int newfd);  /* dup2/dup3: newfd replaced (a visible close) */
 void sl_on_close(int fd);                   /* call BEFORE the real close */
-void sl_on_dup_target(int newfd);           /* before dup2/dup3 replace newfd */
 void sl_on_close_range(unsigned first, unsigned last);
 void sl_on_eof(int fd);                     /* a stream read returned 0 */
 void sl_on_shutdown(int fd, int how);
@@ -119,6 +118,9 @@ int sl_sock_last_holder(const struct sl_sock *s);
  * came after it), or when the program read the EOF or the watcher saw
  * CLOSE_WAIT, whichever is older; -1 when nothing tells. */
 int64_t sl_fin_age_ms(const struct sl_sock *s, int64_t kernel_ms, int64_t now);
+/* This process's pid as the reports name it (an exit report's writer child
+ * writes as its parent). */
+int sl_pid(void);
 
 /* Nanoseconds of CLOCK_MONOTONIC. */
 int64_t sl_now_ns(void);

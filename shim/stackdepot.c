@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "output.h"
+#include "ownfd.h"
 #include "real.h"
-
 #include "stackdepot.h"
 
 #define ARENA_BYTES  (64u << 20)  /* reserved, only touched pages cost memory */
@@ -88,9 +88,7 @@ static char *map_arena(int *slot)
         p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p != MAP_FAILED) {
         arena_is_memfd = 1;
-        fd = sl_private_move_high(fd);
-        if ((*slot = sl_private_add(fd)) < 0)
-            SL_REAL(close)(fd);
+        *slot = sl_private_adopt(fd, SL_OWN_MOVE);   /* -1: fd closed, mapping kept */
         return p;
     }
     if (fd >= 0)
@@ -106,7 +104,7 @@ void sl_stack_init(void)
     if (arena == NULL)
         arena = map_arena(&arena_slot);
     dl_iterate_phdr(find_own_range, (void *)(uintptr_t)&sl_stack_init);
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    sl_unwind_locate((const void *)unw_backtrace);
 }
 
 static uint32_t hash_pcs(const uintptr_t *pcs, unsigned n)
@@ -256,7 +254,14 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     void *raw[SL_STACK_MAX + 16];
     if (max == 0 || max > SL_STACK_MAX)
         max = SL_STACK_MAX;
+    static _Atomic int policy_set;
+    sl_unwinding = 1;    /* its pipe2/read/close calls go to ownfd.c */
+    /* Not at init: libunwind opens its pipe on first use, and a process
+     * that never makes a socket should hold no fd of ours. */
+    if (!__atomic_exchange_n(&policy_set, 1, __ATOMIC_ACQ_REL))
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     int n = unw_backtrace(raw, (int)(max + 16));
+    sl_unwinding = 0;
     int skip = 0;
     while (skip < n && (uintptr_t)raw[skip] >= own_lo && (uintptr_t)raw[skip] < own_hi)
         skip++;

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 
 #include "suppress.h"
 
@@ -111,25 +114,54 @@ int sl_suppress_parse(struct sl_suppressions *s, const char *text, const char *s
     return 0;
 }
 
+/* Read all of a regular file of at most SL_SUPPRESS_MAX_BYTES into a new
+ * NUL-terminated buffer. A FIFO, a device (/dev/zero) or a directory is
+ * refused up front, and nothing blocks: the open is non-blocking. */
+static char *read_small_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read suppressions file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SL_SUPPRESS_MAX_BYTES) {
+        snprintf(err, errlen, "cannot read suppressions file %s: %s", path,
+                 !S_ISREG(st.st_mode) ? "not a regular file"
+                 : "larger than 1 MiB (the limit for a suppressions file)");
+        close(fd);
+        return NULL;
+    }
+    char *text = malloc((size_t)st.st_size + 2);
+    size_t got = 0;
+    ssize_t n = 0;
+    /* One byte more than fstat said: a file that grew is read to the limit only. */
+    while (text != NULL && got <= (size_t)st.st_size &&
+           ((n = read(fd, text + got, (size_t)st.st_size + 1 - got)) > 0 ||
+            (n < 0 && errno == EINTR)))
+        got += n > 0 ? (size_t)n : 0;
+    close(fd);
+    if (text == NULL || n < 0 || got > (size_t)st.st_size) {
+        snprintf(err, errlen, "cannot read suppressions file %s: %s", path,
+                 text == NULL ? "out of memory" : n < 0 ? strerror(errno)
+                 : "it grew while being read");
+        free(text);
+        return NULL;
+    }
+    text[got] = '\0';
+    *len = got;
+    return text;
+}
+
 int sl_suppress_load(struct sl_suppressions *s, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot read suppressions file %s: %s", path, strerror(errno));
+    size_t len = 0;
+    char *text = read_small_file(path, &len, err, errlen);
+    if (text == NULL)
         return -1;
-    }
-    char *text = NULL, buf[4096];
-    size_t len = 0, n;
-    FILE *m = open_memstream(&text, &len);
-    while (m != NULL && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-        fwrite(buf, 1, n, m);
-    int bad = ferror(f) || m == NULL;
-    fclose(f);
-    if (m != NULL)
-        fclose(m);
-    if (bad || memchr(text, '\0', len) != NULL) {
+    if (memchr(text, '\0', len) != NULL) {
         snprintf(err, errlen, "cannot read suppressions file %s: %s", path,
-                 bad ? "read error" : "binary data (a NUL byte) in the file");
+                 "binary data (a NUL byte) in the file");
         free(text);
         return -1;
     }

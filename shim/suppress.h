@@ -27,7 +27,12 @@ int sl_suppress_match(const char *pattern, const char *text);
 int sl_suppress_parse(struct sl_suppressions *s, const char *text, const char *src,
                       char *err, size_t errlen);
 
-/* Read and parse a file; -1 with err naming the file (and line). */
+/* Suppression files are short lists of patterns; a bigger one is a mistake. */
+#define SL_SUPPRESS_MAX_BYTES (1 << 20)
+
+/* Read and parse a file: a regular file of at most SL_SUPPRESS_MAX_BYTES,
+ * opened without blocking (a FIFO or /dev/zero is refused, never waited
+ * on). -1 with err naming the file (and line, or what is wrong with it). */
 int sl_suppress_load(struct sl_suppressions *s, const char *path, char *err, size_t errlen);
 
 /* Index of the first suppression matching any of the names (NULL entries

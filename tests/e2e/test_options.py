@@ -1,5 +1,6 @@
 """SOCKLEAK_OPTIONS as a user meets them: exitcode/fail_on, help=1, and bad
 options that warn but never stop the program."""
+import signal
 import unittest
 
 from shimrun import ShimTestCase, example, option_names, prog
@@ -64,6 +65,27 @@ class TestHelpAndBadOptions(ExampleTestCase):
         self.assertRegex(run.stderr, r"(?m)^==%d== sockleak: .*CLOSE_WAIT" % run.pid)
         self.assertRegex(run.stderr, r"(?m)^SUMMARY: sockleak: ")
         self.assertNotIn('"event"', run.stderr, "format=xml must fall back to text")
+
+
+class TestOptionRanges(ExampleTestCase):
+    def test_options_exitcode_out_of_range_is_refused_with_its_range(self):
+        """exitcode=256 (an exit status has 8 bits: it would exit 0) is
+        refused with one line naming the option and 0-255; the program runs
+        on with the default."""
+        run = self.run_shim([prog("dup"), "dup"], options="exitcode=256")
+        self.assertEqual(run.returncode, 0, run.describe())
+        warnings = [l for l in run.stderr.splitlines() if "'exitcode'" in l]
+        self.assertEqual(len(warnings), 1, run.stderr)
+        self.assertIn("from 0 to 255", warnings[0])
+
+    def test_options_snapshot_signal_sigsegv_is_refused_so_a_crash_still_kills(self):
+        """snapshot_signal=SIGSEGV is refused: a program that then writes
+        through a bad pointer dies of SIGSEGV instead of looping."""
+        run = self.run_shim([prog("exit_signal"), "segv"],
+                            options="snapshot_signal=SIGSEGV", timeout=20)
+        self.assertEqual(run.returncode, -signal.SIGSEGV, run.describe())
+        self.assertEqual(len([l for l in run.stderr.splitlines()
+                              if "'snapshot_signal'" in l]), 1, run.stderr)
 
 
 if __name__ == "__main__":

@@ -208,6 +208,64 @@ static void test_options_bad_entries_warn_once_keep_default(void **state)
     }
 }
 
+/* A value outside its option's range is refused with one warning that
+ * names the option and the range; the default stays. Values at the ends
+ * of the range are accepted. */
+static void test_options_out_of_range_values_are_refused(void **state)
+{
+    static const struct { const char *entry, *names, *range; } refused[] = {
+        { "exitcode=256", "'exitcode'", "from 0 to 255" },
+        { "exitcode=1000", "'exitcode'", "from 0 to 255" },
+        { "stack_depth=0", "'stack_depth'", "from 1 to 64" },
+        { "stack_depth=65", "'stack_depth'", "from 1 to 64" },
+        { "grace_ms=9223372036854775807", "'grace_ms'", "from 0 to 604800000" },
+        { "grace_ms=-5", "'grace_ms'", "" },
+        { "snapshot_s=99999999999", "'snapshot_s'", "from 0 to 604800" },
+        { "snapshot_s=-1", "'snapshot_s'", "" },
+        { "scan_ms=3600001", "'scan_ms'", "from 0 to 3600000" },
+        { "max_sockets=1000001", "'max_sockets'", "from 0 to 1000000" },
+        { "snapshot_signal=SIGSEGV", "'snapshot_signal'", "not SIGSEGV" },
+        { "snapshot_signal=BUS", "'snapshot_signal'", "not SIGSEGV" },
+        { "snapshot_signal=SIGILL", "'snapshot_signal'", "" },
+        { "snapshot_signal=SIGFPE", "'snapshot_signal'", "" },
+        { "snapshot_signal=SIGPIPE", "'snapshot_signal'", "" },
+        { "snapshot_signal=SIGABRT", "'snapshot_signal'", "" },
+        { "snapshot_signal=9", "'snapshot_signal'", "" },
+        { "snapshot_signal=SIGSTOP", "'snapshot_signal'", "" },
+        { "snapshot_signal=SIGNOPE", "'snapshot_signal'", "" },
+        { "snapshot_signal=0", "'snapshot_signal'", "" },
+    };
+    struct sl_options d;
+    (void)state;
+    sl_options_parse(&d, NULL, buf, sizeof(buf), capture);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct sl_options o;
+        reset_capture(NULL);
+        int bad = sl_options_parse(&o, refused[i].entry, buf, sizeof(buf), capture);
+        if (bad != 1 || nlines != 1 || strstr(lines[0], refused[i].names) == NULL ||
+            strstr(lines[0], refused[i].range) == NULL)
+            fail_msg("entry \"%s\": %d bad, %d warnings, first: %s", refused[i].entry,
+                     bad, nlines, nlines ? lines[0] : "(none)");
+        assert_int_equal(o.exitcode, d.exitcode);
+        assert_int_equal(o.stack_depth, d.stack_depth);
+        assert_int_equal(o.grace_ms, d.grace_ms);
+        assert_int_equal(o.snapshot_s, d.snapshot_s);
+        assert_string_equal(o.snapshot_signal, d.snapshot_signal);
+    }
+    struct sl_options o;
+    reset_capture(NULL);
+    assert_int_equal(sl_options_parse(&o, "exitcode=255:stack_depth=64:grace_ms=604800000:"
+                                      "snapshot_signal=SIGUSR2", buf, sizeof(buf), capture), 0);
+    assert_int_equal(o.exitcode, 255);
+    assert_int_equal(o.stack_depth, 64);
+    assert_int_equal(o.grace_ms, 604800000);
+    assert_string_equal(o.snapshot_signal, "SIGUSR2");
+    assert_int_equal(sl_options_parse(&o, "exitcode=1:stack_depth=1:snapshot_signal=12",
+                                      buf, sizeof(buf), capture), 0);
+    assert_int_equal(o.exitcode, 1);
+    assert_int_equal(o.stack_depth, 1);
+}
+
 /* Several bad entries in one string: one warning each, counted. */
 static void test_options_several_bad_entries_counted(void **state)
 {
@@ -302,6 +360,7 @@ int main(void)
         cmocka_unit_test_setup(test_options_full_valid_string, reset_capture),
         cmocka_unit_test_setup(test_options_empty_entries_and_spaces, reset_capture),
         cmocka_unit_test_setup(test_options_bad_entries_warn_once_keep_default, reset_capture),
+        cmocka_unit_test_setup(test_options_out_of_range_values_are_refused, reset_capture),
         cmocka_unit_test_setup(test_options_several_bad_entries_counted, reset_capture),
         cmocka_unit_test_setup(test_options_too_long_keeps_defaults, reset_capture),
         cmocka_unit_test_setup(test_options_spec_not_modified, reset_capture),

@@ -55,7 +55,6 @@ static void tracked_close(int fd)
 /* What the dup2() hook does. */
 static int tracked_dup2(int oldfd, int newfd)
 {
-    sl_on_dup_target(newfd);
     int rc = dup2(oldfd, newfd);
     if (rc >= 0)
         sl_on_dup(oldfd, newfd);

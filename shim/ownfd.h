@@ -1,0 +1,94 @@
+/* ownfd.h -- the shim's own fds and the zone they live in, out of the
+ * program's reach.
+ *
+ * Every fd the shim (or a library it calls: libunwind's validation pipe, the
+ * report file, the watcher's sockets) keeps between calls is CLOEXEC and
+ * registered here, in a slot. The zone is at or above the program's soft
+ * RLIMIT_NOFILE when the hard limit leaves room and the soft limit is below
+ * SL_ZONE_CEIL: no open/socket/dup2/F_DUPFD of the program can reach a number
+ * there. Otherwise the zone is the highest free numbers below
+ * min(soft limit, SL_ZONE_CEIL). Either way:
+ *   - close/__close of a zone number from the program: -1/EBADF, ours stays;
+ *   - close_range/closefrom skip zone numbers;
+ *   - dup2/dup3/F_DUPFD onto a zone number: ours moves first;
+ *   - setrlimit/prlimit raising the soft limit: zone fds it exposes move.
+ * A moved fd gets a new number: owners look it up by slot each time, and pin
+ * it (sl_private_pin/unpin) around each use so it cannot move mid-call. */
+#ifndef SL_OWNFD_H
+#define SL_OWNFD_H
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* Above this the fd table a zone fd forces on the program (8 bytes a
+ * number, copied at every fork) costs more than the numbers are worth. */
+#define SL_ZONE_CEIL 4096
+
+/* What to do with an owner's fd when the program needs its number. */
+enum sl_own_kind {
+    SL_OWN_MOVE,     /* dup it to a new zone number (report file, watcher) */
+    SL_OWN_DROP,     /* close it; the owner notices and remakes it (libunwind) */
+};
+
+/* Move fd into the zone (CLOEXEC) and register it. Returns a slot >= 0, or
+ * -1 with fd closed when there is no slot or no free zone number. */
+int sl_private_adopt(int fd, enum sl_own_kind kind);
+
+/* The slot's current fd, -1 once closed or dropped. Unpinned: only for
+ * owners whose fd cannot move under them (single-threaded use). */
+int sl_private_fd(int slot);
+
+/* The slot's fd, held at its number until sl_private_unpin (keep it short:
+ * a move of that fd waits). -1 when the slot is empty (no pin taken). */
+int sl_private_pin(int slot);
+void sl_private_unpin(int slot);
+
+/* Close the slot's fd (the real close) and free the slot. */
+void sl_private_close(int slot);
+
+/* Forget the slot without closing its number (the number is no longer
+ * ours, e.g. a fork child's copy the parent still uses). */
+void sl_private_lost(int slot);
+
+/* fd is a zone fd (lock-free, one compare for most numbers). */
+int sl_private_is(int fd);
+
+/* open(2), but when the program has used every fd number below its soft
+ * limit (EMFILE), open above it if the hard limit allows. */
+int sl_zone_open(const char *path, int flags, mode_t mode);
+
+/* ---- guards, called by the hooks ---- */
+
+/* Before dup2/dup3(..., newfd) or F_DUPFD(..., newfd): if newfd is ours and
+ * the program may have it, move ours away first. */
+void sl_zone_vacate(int newfd);
+
+/* Run close_range(first, last, flags) over [first, last] minus the zone;
+ * returns what one close_range would have. */
+int sl_zone_close_range(unsigned first, unsigned last, int flags);
+
+/* setrlimit/prlimit of RLIMIT_NOFILE: run set() under the zone lock (so our
+ * own brief raise never undoes the program's), then move every zone fd the
+ * new soft limit exposes. set returns the real call's result. */
+int sl_zone_setrlimit(int (*set)(void *arg), void *arg);
+
+/* ---- libunwind's validation pipe ---- */
+
+/* libunwind (x86_64 Ginit.c) validates memory by writing to a pipe it
+ * opens at its first unwind and reopens when a read of it fails. Its
+ * pipe2/read/close calls made while the shim unwinds come here, so the pipe
+ * lives in the zone, and a number libunwind remembers that is no longer its
+ * pipe is never read or closed (a program fd may have it now). */
+extern __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
+void sl_unwind_locate(const void *libunwind_fn);   /* at init */
+int sl_unwind_from_libunwind(const void *caller);
+int sl_unwind_pipe2(int fds[2], int flags);
+void sl_unwind_pipe_drop(void);    /* close it (attach's detach) */
+ssize_t sl_unwind_read(int fd, void *buf, size_t n);
+int sl_unwind_close(int fd);
+
+/* A fork child (after fork/_Fork): the zone lock is reset (its holder was
+ * another thread of the parent). */
+void sl_zone_after_fork(void);
+
+#endif

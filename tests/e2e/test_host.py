@@ -1,0 +1,217 @@
+"""What sockleak never does to the program it watches: its fds. The shim's
+own fds (libunwind's validation pipe, the report file, the watcher's) live
+where the program cannot reach them, so closing everything, dup2 over every
+number, a low or raised RLIMIT_NOFILE and exec leave the program's fds and
+bytes exactly as they are without the shim (tests/e2e/progs/hostfds.c)."""
+import os
+import resource
+import stat
+import time
+import unittest
+
+from shimrun import ShimTestCase, prog
+
+LOW_SOFT_LIMIT = 64
+
+
+def soft_limit(n):
+    """preexec_fn: the soft RLIMIT_NOFILE at n, the hard limit unchanged."""
+    def set_limit():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    return set_limit
+
+
+class TestHostFds(ShimTestCase):
+    def hostfds(self, *args, preload=True, **kw):
+        run = self.run_shim([prog("hostfds")] + list(args), preload=preload, **kw)
+        self.assertEqual(run.returncode, 0, run.describe())
+        return run, run.json_lines()[0]
+
+    def assertBytesIntact(self, run, seen):
+        self.assertEqual(seen["bad"], 0, "a byte of the program's went missing or "
+                         "appeared from nowhere\n" + run.describe())
+        self.assertIsNotNone(run.report.summary, run.describe())
+
+    def test_host_closefrom_3_then_new_threads_keep_every_byte(self):
+        """closefrom(3) after the first socket (libunwind's pipe is open by
+        then), new socketpairs, then sockets from fresh threads (libunwind
+        validates memory): every byte stays where the program put it."""
+        run, seen = self.hostfds("closefrom")
+        self.assertEqual(seen["first"], 3, "the first socket is not fd 3")
+        self.assertBytesIntact(run, seen)
+
+    def test_host_dup2_over_every_listed_fd_keeps_every_byte(self):
+        """dup2 onto every fd in /proc/self/fd (the shim's included), then
+        close them: the program's bytes are intact and the report complete."""
+        run, seen = self.hostfds("dup2_all")
+        self.assertEqual(seen["dup_fail"], 0, run.describe())
+        self.assertBytesIntact(run, seen)
+
+    def test_host_close_loop_closes_only_the_programs_fds(self):
+        """close() on every number up to the soft limit succeeds exactly as
+        often as without the shim (the shim's fds answer EBADF)."""
+        run, seen = self.hostfds("close_loop")
+        bare, bare_seen = self.hostfds("close_loop", preload=False)
+        self.assertEqual(seen["closed_ok"], bare_seen["closed_ok"], run.describe())
+        self.assertBytesIntact(run, seen)
+
+    def test_host_low_soft_limit_gives_the_program_every_fd(self):
+        """Soft RLIMIT_NOFILE 64: the program opens as many sockets as it
+        can without the shim, and the report is still written."""
+        run, seen = self.hostfds("fill", preexec_fn=soft_limit(LOW_SOFT_LIMIT))
+        bare, bare_seen = self.hostfds("fill", preload=False,
+                                       preexec_fn=soft_limit(LOW_SOFT_LIMIT))
+        self.assertEqual(seen["count"], bare_seen["count"], run.describe())
+        self.assertEqual(run.report.summary.get("sockets_opened"), seen["count"])
+
+    def test_host_raised_limit_gives_the_program_every_fd(self):
+        """setrlimit from 64 to 300 after the shim's fds exist: every number
+        up to 300 is the program's, and its bytes stay intact."""
+        run, seen = self.hostfds("raise", "300", preexec_fn=soft_limit(LOW_SOFT_LIMIT))
+        bare, bare_seen = self.hostfds("raise", "300", preload=False,
+                                       preexec_fn=soft_limit(LOW_SOFT_LIMIT))
+        self.assertEqual(seen["count"], bare_seen["count"], run.describe())
+        self.assertBytesIntact(run, seen)
+
+    def test_host_exec_inherits_no_shim_fd(self):
+        """Across exec the program passes on the same fds as without the shim
+        (every fd of the shim's is close-on-exec)."""
+        def listing(preload):
+            run = self.run_shim([prog("hostfds"), "exec"], preload=preload,
+                                expect_pids=[])
+            self.assertEqual(run.returncode, 0, run.describe())
+            return sorted(run.stdout.split()), run
+        with_shim, run = listing(True)
+        without, _ = listing(False)
+        self.assertEqual(with_shim, without, run.describe())
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class TestExitFromSignalHandler(ShimTestCase):
+    RUNS = 3
+    EXIT_BOUND_S = 10    # the report writer gets 3 s; the rest is slack for load
+
+    def check_exit(self, mode):
+        for i in range(self.RUNS):
+            with self.subTest(mode=mode, run=i):
+                self.use_subdir("%s%d" % (mode, i))
+                start = time.monotonic()
+                run = self.run_shim([prog("exit_signal"), mode], expect_pids=[],
+                                    timeout=self.EXIT_BOUND_S * 3)
+                took = time.monotonic() - start
+                self.assertEqual(run.returncode, 3, run.describe())
+                self.assertLess(took, self.EXIT_BOUND_S, run.describe())
+                rep = run.reports.get(run.pid)
+                skipped = "exit report skipped" in run.stderr
+                self.assertTrue(skipped or (rep is not None and rep.complete()),
+                                "neither a complete report nor a line saying it was "
+                                "skipped\n" + run.describe())
+                if not skipped:
+                    # the loop's own socket may be open at the signal, too
+                    leaks = [l for l in rep.leaks
+                             if any(f.get("function") == "make_leak"
+                                    for f in l.get("stack") or [])]
+                    self.assertEqual(len(leaks), 1, rep.describe())
+
+    def test_exit_from_signal_handler_inside_malloc_never_hangs(self):
+        """_exit() from a SIGALRM handler that interrupted malloc/free exits
+        within the bound, with its status, every run."""
+        self.check_exit("malloc")
+
+    def test_exit_from_signal_handler_inside_the_shim_never_hangs(self):
+        """_exit() from a SIGALRM handler that interrupted socket()/close()
+        (the shim's hooks) exits within the bound, with its status."""
+        self.check_exit("shim")
+
+
+class TestHostileFiles(ShimTestCase):
+    """log_path in a shared directory and suppressions= naming something
+    that is not a regular file: never a hang, never someone else's file."""
+
+    def setUp(self):
+        super().setUp()
+        # the shared directory the reports go to (not self.tmp, whose r.PID
+        # files the harness reads: a planted FIFO would block it)
+        self.shared = os.path.join(self.tmp, "shared")
+        os.mkdir(self.shared)
+        self.prefix = os.path.join(self.shared, "r")
+
+    def run_with_planted(self, plant, options):
+        """Run dup under the shim after `plant` (shell, with $$ the pid the
+        program will have) made something at the program's report path."""
+        script = "%s && exec %s dup" % (plant, prog("dup"))
+        return self.run_shim(["sh", "-c", script], options=options, timeout=30)
+
+    def assertReportOnStderr(self, run):
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertEqual(len([l for l in run.stderr.splitlines()
+                              if "cannot use log_path file" in l]), 1, run.stderr)
+        self.assertIn('"event":"summary"', run.stderr.replace(" ", ""), run.stderr)
+
+    def options(self):
+        return "format=json:verbose=1:log_path=%s" % self.prefix
+
+    def test_log_path_fifo_planted_at_the_report_name_never_blocks(self):
+        """A FIFO waiting at PREFIX.PID: the program exits at once and the
+        report goes to stderr with one warning; the FIFO is left alone."""
+        run = self.run_with_planted('mkfifo "%s.$$"' % self.prefix, self.options())
+        self.assertReportOnStderr(run)
+        fifo = "%s.%d" % (self.prefix, run.pid)
+        self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+
+    def test_log_path_symlink_planted_at_the_report_name_is_not_followed(self):
+        """A symlink at PREFIX.PID to another file: that file stays empty."""
+        target = os.path.join(self.tmp, "victim")
+        open(target, "w").close()
+        run = self.run_with_planted('ln -s "%s" "%s.$$"' % (target, self.prefix),
+                                    self.options())
+        self.assertReportOnStderr(run)
+        self.assertEqual(os.path.getsize(target), 0)
+
+    def test_log_path_file_of_another_user_is_not_appended_to(self):
+        """A world-writable file another user made at PREFIX.PID: refused,
+        unchanged."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to make a file owned by another user")
+        os.chmod(self.shared, 0o1777)
+        plant = ('printf planted > "{p}.$$" && chmod 666 "{p}.$$" && '
+                 'chown 65534:65534 "{p}.$$"').format(p=self.prefix)
+        run = self.run_with_planted(plant, self.options())
+        self.assertReportOnStderr(run)
+        with open("%s.%d" % (self.prefix, run.pid)) as f:
+            self.assertEqual(f.read(), "planted")
+
+    def test_log_path_report_file_is_new_private_and_regular(self):
+        """The report file the shim creates is a regular file, mode 0600."""
+        run = self.run_shim([prog("dup"), "dup"])
+        st = os.lstat(run.report.path)
+        self.assertTrue(stat.S_ISREG(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+
+    def test_suppressions_fifo_or_device_never_blocks(self):
+        """suppressions= a FIFO or /dev/zero: refused at once with one line
+        naming the file; the program runs and the report is written."""
+        fifo = os.path.join(self.tmp, "supp.fifo")
+        os.mkfifo(fifo)
+        for path in (fifo, "/dev/zero"):
+            with self.subTest(path=path):
+                run = self.run_shim([prog("dup"), "dup"], options={"suppressions": path},
+                                    timeout=30)
+                self.assertEqual(run.returncode, 0, run.describe())
+                lines = [l for l in run.stderr.splitlines() if path in l]
+                self.assertEqual(len(lines), 1, run.stderr)
+                self.assertIn("not a regular file", lines[0])
+                self.assertEqual(len(run.report.leaks), 1, run.describe())
+
+    def test_suppressions_file_over_the_size_limit_is_refused(self):
+        """A suppressions file over 1 MiB is refused with one line saying so."""
+        big = os.path.join(self.tmp, "big.supp")
+        with open(big, "w") as f:
+            f.write("# padding\n" * 120000)
+        run = self.run_shim([prog("dup"), "dup"], options={"suppressions": big})
+        self.assertEqual(run.returncode, 0, run.describe())
+        self.assertIn("larger than 1 MiB", run.stderr)
