@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ownfd.h"
@@ -36,6 +37,11 @@ static _Atomic int unwind_slot[2] = { -1, -1 };
 static _Atomic int stale[NSTALE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static uintptr_t unwind_lo, unwind_hi;    /* libunwind's code */
 __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
+/* Threads inside an unwind, and moves of libunwind's pipe waiting for them
+ * to leave: libunwind checks its pipe with read() but writes to it with a
+ * raw syscall() a moment later, so its pipe must not change number while
+ * any thread is between the two. */
+static _Atomic int unwinders, draining;
 
 /* ---- limits, read and set without our own hooks ---- */
 
@@ -140,9 +146,25 @@ static void end_move(int i)
     __atomic_fetch_and(&slots[i].state, ~MOVING, __ATOMIC_ACQ_REL);
 }
 
+static void rehome_one(int i);
+
 /* Give up slot i's number: move the fd (MOVE) or close it (DROP). Zone lock
- * held. */
+ * held. libunwind's two pipe ends go together: with only one end closed it
+ * would still find its pipe readable and write to the other number. */
 static void rehome(int i)
+{
+    if (slots[i].kind != SL_OWN_DROP) {
+        rehome_one(i);
+        return;
+    }
+    for (int j = 0; j < NSLOTS; j++)
+        if (slots[j].kind == SL_OWN_DROP && __atomic_load_n(&slots[j].fd1, __ATOMIC_ACQUIRE))
+            rehome_one(j);
+    for (int end = 0; end < 2; end++)
+        __atomic_store_n(&unwind_slot[end], -1, __ATOMIC_RELEASE);
+}
+
+static void rehome_one(int i)
 {
     int fd = __atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) - 1;
     if (fd < 0)
@@ -167,12 +189,13 @@ int sl_private_adopt(int fd, enum sl_own_kind kind)
     int high = place(fd), slot = -1;
     SL_REAL(close)(fd);
     for (int i = 0; high >= 0 && i < NSLOTS && slot < 0; i++) {
-        int expected = 0;
+        /* (all writers of a slot hold the zone lock) */
+        if (__atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) != 0)
+            continue;
         slots[i].kind = kind;
         __atomic_store_n(&slots[i].state, 0, __ATOMIC_RELEASE);
-        if (__atomic_compare_exchange_n(&slots[i].fd1, &expected, high + 1, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            slot = i;
+        __atomic_store_n(&slots[i].fd1, high + 1, __ATOMIC_RELEASE);
+        slot = i;
     }
     if (slot < 0 && high >= 0) {
         SL_REAL(close)(high);
@@ -248,6 +271,43 @@ int sl_private_is(int fd)
     return slot_of(fd) >= 0;
 }
 
+/* ---- unwinds and moves of libunwind's pipe ---- */
+
+int sl_unwind_enter(void)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (!__atomic_load_n(&draining, __ATOMIC_SEQ_CST)) {
+            __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
+            if (!__atomic_load_n(&draining, __ATOMIC_SEQ_CST))
+                return 1;
+            __atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
+        }
+        struct timespec ts = { 0, 50 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return 0;   /* a move that never ends (it interrupted us): no stack */
+}
+
+void sl_unwind_leave(void)
+{
+    __atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Keep new unwinds out and wait for running ones (not for our own: a
+ * signal handler that interrupted this thread's unwind). Not under the
+ * zone lock: an unwind may need it to make its pipe. */
+static void drain_begin(void)
+{
+    __atomic_fetch_add(&draining, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST) > (sl_unwinding ? 1 : 0))
+        sched_yield();
+}
+
+static void drain_end(void)
+{
+    __atomic_fetch_sub(&draining, 1, __ATOMIC_SEQ_CST);
+}
+
 /* ---- guards ---- */
 
 void sl_zone_vacate(int newfd)
@@ -255,6 +315,10 @@ void sl_zone_vacate(int newfd)
     struct rlimit rl;
     if (newfd < 0 || !sl_private_is(newfd))
         return;
+    int i0 = slot_of(newfd);
+    int drain = i0 >= 0 && slots[i0].kind == SL_OWN_DROP;
+    if (drain)
+        drain_begin();
     pthread_mutex_lock(&zone_lock);
     int i = slot_of(newfd);
     /* At or above the soft limit the kernel refuses the program (EBADF,
@@ -262,6 +326,8 @@ void sl_zone_vacate(int newfd)
     if (i >= 0 && get_nofile(&rl) == 0 && (rlim_t)newfd < rl.rlim_cur)
         rehome(i);
     pthread_mutex_unlock(&zone_lock);
+    if (drain)
+        drain_end();
 }
 
 int sl_zone_close_range(unsigned first, unsigned last, int flags)
@@ -305,6 +371,7 @@ int sl_zone_close_range(unsigned first, unsigned last, int flags)
 int sl_zone_setrlimit(int (*set)(void *arg), void *arg)
 {
     struct rlimit rl;
+    drain_begin();
     pthread_mutex_lock(&zone_lock);
     int rc = set(arg);
     int saved = errno;
@@ -315,6 +382,7 @@ int sl_zone_setrlimit(int (*set)(void *arg), void *arg)
                 rehome(i);
         }
     pthread_mutex_unlock(&zone_lock);
+    drain_end();
     errno = saved;
     return rc;
 }

@@ -81,6 +81,10 @@ int sl_zone_setrlimit(int (*set)(void *arg), void *arg);
  * pipe is never read or closed (a program fd may have it now). */
 extern __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
 void sl_unwind_locate(const void *libunwind_fn);   /* at init */
+/* Around each unwind: 0 means do not unwind now (a move of libunwind's
+ * pipe did not finish in 100 ms); then no sl_unwind_leave. */
+int sl_unwind_enter(void);
+void sl_unwind_leave(void);
 int sl_unwind_from_libunwind(const void *caller);
 int sl_unwind_pipe2(int fds[2], int flags);
 void sl_unwind_pipe_drop(void);    /* close it (attach's detach) */

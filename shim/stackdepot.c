@@ -255,6 +255,8 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     if (max == 0 || max > SL_STACK_MAX)
         max = SL_STACK_MAX;
     static _Atomic int policy_set;
+    if (!sl_unwind_enter())
+        return 0;
     sl_unwinding = 1;    /* its pipe2/read/close calls go to ownfd.c */
     /* Not at init: libunwind opens its pipe on first use, and a process
      * that never makes a socket should hold no fd of ours. */
@@ -262,6 +264,7 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     int n = unw_backtrace(raw, (int)(max + 16));
     sl_unwinding = 0;
+    sl_unwind_leave();
     int skip = 0;
     while (skip < n && (uintptr_t)raw[skip] >= own_lo && (uintptr_t)raw[skip] < own_hi)
         skip++;
