@@ -70,6 +70,7 @@ BENCH_TARGETS :=
 -include examples/examples.mk
 -include tools/tools.mk
 -include tests/unit/unit.mk
+-include tests/unit/asan.mk
 -include tests/e2e/e2e.mk
 -include tests/fuzz/fuzz.mk
 -include tests/docs/docs.mk

@@ -518,7 +518,8 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum)
     struct group *groups = calloc(n ? n : 1, sizeof(*groups));
     size_t ngroups = 0;
 
-    qsort(leaks, n, sizeof(*leaks), leak_order);
+    if (n > 0)      /* qsort(NULL, 0) is undefined */
+        qsort(leaks, n, sizeof(*leaks), leak_order);
     for (size_t i = 0; i < n; i++) {
         if (groups && (i == 0 || leaks[i].kind != leaks[i - 1].kind ||
                        leaks[i].stack_id != leaks[i - 1].stack_id))

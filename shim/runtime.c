@@ -516,7 +516,8 @@ void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, v
     struct pairs p = { 0 };
     sl_fd_foreach(0, ~0u, pairs_cb, &p);
     /* Sorted by (id, fd), each socket's fds are adjacent and ascending. */
-    qsort(p.v, p.n, sizeof(*p.v), cmp_pair);
+    if (p.n > 0)    /* qsort(NULL, 0) is undefined */
+        qsort(p.v, p.n, sizeof(*p.v), cmp_pair);
     for (size_t i = 0; i < p.n;) {
         uint32_t id = (uint32_t)(p.v[i] >> 32);
         struct sl_sock *s = sl_sock_get(id);

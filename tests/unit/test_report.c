@@ -370,7 +370,7 @@ static void test_report_json_leak_lines_and_summary(void **state)
     sl_opts.format = SL_FORMAT_JSON;
     size_t n = mixed_leaks(leaks, &sum);
     memcpy(orig, leaks, sizeof(leaks));
-    new_output();
+    free(new_output());
     sl_report_exit(leaks, n, &sum);
     char *text = new_output();
     int nobj = parse_lines(text, objs, 16);
@@ -431,7 +431,7 @@ static void test_report_json_escapes_strings(void **state)
     l.has_peer = 1;
     l.stack_id = db.stack_id;
 
-    new_output();
+    free(new_output());
     sl_report_exit(&l, 1, &sum);
     char *text = new_output();
     int nobj = parse_lines(text, objs, 4);
@@ -457,7 +457,7 @@ static void test_report_json_unnamed_local_is_empty_string(void **state)
     l.family = AF_UNIX;
     l.tcp_state = -1;
     l.local[0] = '\0';
-    new_output();
+    free(new_output());
     sl_report_exit(&l, 1, &sum);
     char *text = new_output();
     assert_int_equal(parse_lines(text, objs, 4), 2);
@@ -492,7 +492,7 @@ static void test_report_text_headline_omitting_summary(void **state)
         leaks[n++] = tcp_leak(SL_KIND_CLOSE_WAIT, fd, &db);
     leaks[n++] = tcp_leak(SL_KIND_OPEN_AT_EXIT, 31, &admin);
 
-    new_output();
+    free(new_output());
     sl_report_exit(leaks, n, &sum);
     char *text = new_output();
     int nl = split_lines(text, lines, 128);
@@ -544,7 +544,7 @@ static void test_report_text_max_sockets_zero_lists_all(void **state)
     sl_opts.max_sockets = 0;
     for (int i = 0; i < 12; i++)
         leaks[i] = tcp_leak(SL_KIND_CLOSE_WAIT, 100 + i, &cache);
-    new_output();
+    free(new_output());
     sl_report_exit(leaks, 12, &sum);
     char *text = new_output();
     int nl = split_lines(text, lines, 128), fd_lines = 0;
@@ -562,7 +562,7 @@ static void test_report_text_nothing_leaked(void **state)
 {
     struct sl_summary sum = { .pid = PID, .opened = 3, .closed = 3 };
     (void)state;
-    new_output();
+    free(new_output());
     sl_report_exit(NULL, 0, &sum);
     char *text = new_output();
     assert_string_equal(text, "");
@@ -593,7 +593,7 @@ static void test_report_text_and_json_agree(void **state)
     sum_copy = sum;
 
     sl_opts.format = SL_FORMAT_TEXT;
-    new_output();
+    free(new_output());
     sl_report_exit(leaks, n, &sum);
     char *text = new_output();
     int nl = split_lines(text, lines, 128);

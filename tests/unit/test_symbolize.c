@@ -204,9 +204,14 @@ static void test_symbolize_after_dlopen(void **state)
         void *sym = h ? dlsym(h, libs[i][1]) : NULL;
         if (sym == NULL)
             continue;
+        /* the object that defines it (libresolv's names live in libc now) */
+        Dl_info di;
+        assert_true(dladdr(sym, &di) != 0 && di.dli_fname != NULL);
+        const char *base = strrchr(di.dli_fname, '/') ? strrchr(di.dli_fname, '/') + 1
+                                                       : di.dli_fname;
         n = sl_symbolize((uintptr_t)sym + 1, f, MAX_FRAMES);
         assert_non_null(f[n - 1].module);
-        assert_non_null(strstr(f[n - 1].module, libs[i][0]));
+        assert_non_null(strstr(f[n - 1].module, base));
         assert_non_null(f[n - 1].function);
         return;
     }
