@@ -478,6 +478,7 @@ int sl_unwind_pipe2(int fds[2], int flags)
 
 void sl_unwind_pipe_drop(void)
 {
+    drain_begin();
     pthread_mutex_lock(&zone_lock);
     for (int end = 0; end < 2; end++) {
         int slot = __atomic_load_n(&unwind_slot[end], __ATOMIC_ACQUIRE);
@@ -487,6 +488,7 @@ void sl_unwind_pipe_drop(void)
         }
     }
     pthread_mutex_unlock(&zone_lock);
+    drain_end();
 }
 
 ssize_t sl_unwind_read(int fd, void *buf, size_t n)
