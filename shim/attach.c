@@ -549,7 +549,7 @@ static int attach_locked(const char *options)
     int fd = memfd_create("sockleak-report", MFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    if (sl_out_use_fd(fd) != 0)      /* (it closed fd) */
+    if (sl_out_use_fd(fd, 1) != 0)   /* (it closed fd) */
         return -EMFILE;
     npatches = 0;
     __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
@@ -571,7 +571,7 @@ static int attach_locked(const char *options)
      * (and none is started, so glibc's single-thread fast paths stay). */
     if (!__libc_single_threaded)
         start_recheck();
-    return fd;
+    return sl_out_fixed_fd();   /* its number in the fd zone */
 }
 
 SL_EXPORT int sl_attach(const char *options)

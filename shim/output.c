@@ -155,9 +155,9 @@ void sl_out_write(const char *buf, size_t len)
     errno = saved;
 }
 
-int sl_out_use_fd(int fd)
+int sl_out_use_fd(int fd, int move)
 {
-    int slot = sl_private_adopt(fd, SL_OWN_MOVE);
+    int slot = move ? sl_private_adopt(fd, SL_OWN_MOVE) : sl_private_register(fd, SL_OWN_MOVE);
     if (slot < 0)
         return -1;
     __atomic_store_n(&fixed_fd, 1, __ATOMIC_RELEASE);

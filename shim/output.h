@@ -14,9 +14,10 @@ void sl_out_warn(const char *line);
 /* The watcher process writes to its host's PREFIX.PID. */
 void sl_out_set_pid(int pid);
 /* Attach mode: write every report (and warning, as a JSON "warning" event)
- * to fd, which becomes a private fd; nothing goes to stderr or log_path.
- * Returns 0, or -1 when no private slot is free. */
-int sl_out_use_fd(int fd);
+ * to fd, which becomes one of the shim's fds, moved into its fd zone if
+ * move (ownfd.h); nothing goes to stderr or log_path. Returns 0, or -1
+ * (fd closed) when that fails. */
+int sl_out_use_fd(int fd, int move);
 /* That fd, or -1 when not attached (the watcher process gets it). */
 int sl_out_fixed_fd(void);
 /* Close that fd and go back to stderr/log_path (detach). */

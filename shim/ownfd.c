@@ -181,13 +181,14 @@ static void rehome_one(int i)
 
 /* ---- the registry ---- */
 
-int sl_private_adopt(int fd, enum sl_own_kind kind)
+static int adopt(int fd, enum sl_own_kind kind, int move)
 {
     if (fd < 0)
         return -1;
     pthread_mutex_lock(&zone_lock);
-    int high = place(fd), slot = -1;
-    SL_REAL(close)(fd);
+    int high = move ? place(fd) : fd, slot = -1;
+    if (move)
+        SL_REAL(close)(fd);
     for (int i = 0; high >= 0 && i < NSLOTS && slot < 0; i++) {
         /* (all writers of a slot hold the zone lock) */
         if (__atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) != 0)
@@ -204,6 +205,16 @@ int sl_private_adopt(int fd, enum sl_own_kind kind)
     recompute_lo();
     pthread_mutex_unlock(&zone_lock);
     return slot;
+}
+
+int sl_private_adopt(int fd, enum sl_own_kind kind)
+{
+    return adopt(fd, kind, 1);
+}
+
+int sl_private_register(int fd, enum sl_own_kind kind)
+{
+    return adopt(fd, kind, 0);
 }
 
 int sl_private_fd(int slot)

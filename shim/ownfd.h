@@ -34,6 +34,10 @@ enum sl_own_kind {
  * -1 with fd closed when there is no slot or no free zone number. */
 int sl_private_adopt(int fd, enum sl_own_kind kind);
 
+/* Register fd at the number it has (a process with no program fds to
+ * protect: the watcher). Returns a slot, or -1 with fd closed. */
+int sl_private_register(int fd, enum sl_own_kind kind);
+
 /* The slot's current fd, -1 once closed or dropped. Unpinned: only for
  * owners whose fd cannot move under them (single-threaded use). */
 int sl_private_fd(int slot);

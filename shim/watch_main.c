@@ -199,7 +199,7 @@ static int setup(void)
     sl_out_set_pid(wp.host_pid);
     /* sockleak attach: reports go to the memfd its command reads */
     if (fstat(SL_LIVE_FD_REPORT, &st) == 0 && S_ISREG(st.st_mode))
-        sl_out_use_fd(SL_LIVE_FD_REPORT);
+        sl_out_use_fd(SL_LIVE_FD_REPORT, 0);   /* the watcher's own table: stays at 8 */
     sl_symbolize_set_pid(wp.host_pid);
     wp.diag = sl_diag_open();
     struct epoll_event alive = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_ALIVE };
