@@ -534,15 +534,24 @@ SL_EXPORT long syscall(long number, ...)
     int saved = errno;
     switch (number) {
     case SYS_close:
+        if (sl_private_is((int)a1)) {     /* the shim's fd: as if not open */
+            errno = EBADF;
+            return -1;
+        }
         sl_on_close((int)a1);   /* before: the number may be reused at once */
         break;
     case SYS_close_range:
+        if ((a3 & ~(long)KNOWN_CLOSE_RANGE_FLAGS) != 0 || (unsigned)a1 > (unsigned)a2) {
+            errno = EINVAL;
+            return -1;
+        }
         if (!(a3 & CLOSE_RANGE_CLOEXEC))
             sl_on_close_range((unsigned)a1, (unsigned)a2);
-        break;
+        errno = saved;
+        return sl_zone_close_range((unsigned)a1, (unsigned)a2, (int)a3);
     case SYS_dup2:
     case SYS_dup3:
-        sl_on_dup_target((int)a2);
+        sl_zone_vacate((int)a2);          /* the program may have our number */
         break;
     }
     errno = saved;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "suppress.h"
@@ -109,6 +110,35 @@ static void test_suppress_load_file(void **state)
     sl_suppress_free(&s);
 }
 
+/* A FIFO (no writer: a blocking open would hang), /dev/zero (endless) and
+ * a file over 1 MiB are refused at once, the error naming the file and why. */
+static void test_suppress_load_refuses_fifo_device_and_huge_files(void **state)
+{
+    char dir[] = "/tmp/sl-supp-XXXXXX", fifo[64], big[64], err[512];
+    struct sl_suppressions s = { 0 };
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+    snprintf(big, sizeof(big), "%s/big", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(big, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 120000; i++)
+        fputs("# padding\n", f);
+    fclose(f);
+    assert_int_equal(sl_suppress_load(&s, fifo, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, fifo));
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(sl_suppress_load(&s, "/dev/zero", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(sl_suppress_load(&s, big, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "larger than 1 MiB"));
+    assert_int_equal(s.n, 0);
+    unlink(fifo);
+    unlink(big);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_suppress_bad_line),
         cmocka_unit_test(test_suppress_missing_file),
         cmocka_unit_test(test_suppress_load_file),
+        cmocka_unit_test(test_suppress_load_refuses_fifo_device_and_huge_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
