@@ -116,6 +116,14 @@ class TestCloseRangeAndClosefrom(ShimTestCase):
         self.assertLeakedExactly(run, fds["kept"])
         self.assertSummary(run.report, sockets_opened=3, sockets_closed=2)
 
+    def test_close_range_that_fails_changes_nothing(self):
+        """close_range with unknown flags or first > last fails with EINVAL
+        and closes nothing: every socket stays tracked and is reported, and
+        the shim's own fds survive a failed close_range(3, ~0U, bad flags)."""
+        run, fds = self.run_closefd("close_range_bad")
+        self.assertLeakedExactly(run, fds["kept"])
+        self.assertSummary(run.report, sockets_opened=3, sockets_closed=0)
+
 
 class TestKinds(ShimTestCase):
     default_options = LIST_ALL

@@ -5,7 +5,13 @@
  *   closefrom            three sockets, closefrom(second)
  *   closefrom3           closefrom(3) (also closes any fd the shim holds),
  *                        then one new socket is left open
- *   close_range_all      the same with close_range(3, ~0U, 0) */
+ *   close_range_all      the same with close_range(3, ~0U, 0)
+ *   close_range_bad      three sockets; close_range with unknown flags and
+ *                        with first > last fails (EINVAL) and closes nothing;
+ *                        then close_range(3, ~0U, 0x40000000) fails too */
+#include <errno.h>
+#include <fcntl.h>
+
 #include "e2e_prog.h"
 
 int make_socket(void)
@@ -58,6 +64,19 @@ int main(int argc, char **argv)
             CHECK(close_range(3, ~0U, 0) == 0);
         closed[nc++] = s[0], closed[nc++] = s[1];
         kept[nk++] = make_socket();
+    } else if (strcmp(mode, "close_range_bad") == 0) {
+        for (int i = 0; i < 3; i++)
+            s[i] = make_socket();
+        errno = 0;
+        CHECK(close_range(s[0], s[2], 0x40000000) == -1 && errno == EINVAL);
+        errno = 0;
+        CHECK(close_range(s[2], s[0], 0) == -1 && errno == EINVAL);
+        errno = 0;
+        CHECK(close_range(3, ~0U, 0x40000000) == -1 && errno == EINVAL);
+        for (int i = 0; i < 3; i++) {
+            CHECK(fcntl(s[i], F_GETFD) >= 0);   /* still open */
+            kept[nk++] = s[i];
+        }
     } else {
         fprintf(stderr, "closefd: unknown mode %s\n", mode);
         return 2;
