@@ -10,6 +10,7 @@
  * sockleak-watcher, found next to this library), detached so that the
  * program's wait()/waitpid(-1) and SIGCHLD never see it, and it exits when
  * the program exits or execs. A fork child starts its own. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@ enum { W_NONE, W_STARTING, W_RUNNING, W_FAILED };
 static struct sl_live_shared *_Atomic region;
 static _Atomic int region_state;            /* 0 none, 1 making, 2 made, 3 failed */
 static int region_slot = -1, epoll_slot = -1, wake_slot = -1, alive_slot = -1;
+static int exec_slot = -1;      /* attach from a memfd: the watcher's own memfd */
 static _Atomic int watcher_state;
 static char options_copy[SL_LIVE_OPTIONS];
 static char watcher_path[PATH_MAX];
@@ -188,6 +190,7 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
 struct spawn {
     int fds[SL_LIVE_NFDS];      /* become SL_LIVE_FD_REGION... in the child */
     int report_fd;              /* attach: becomes SL_LIVE_FD_REPORT; else -1 */
+    int exec_fd;                /* the watcher as a memfd (execveat), else -1 */
     char *argv[2];
     char *envp[1];
     char *stack2;
@@ -213,10 +216,18 @@ static int exec_watcher(void *arg)
         raw(SYS_dup3, moved[i], SL_LIVE_FD_REGION + i, 0);
     if (report >= 0)
         raw(SYS_dup3, report, SL_LIVE_FD_REPORT, 0);
+    int keep = report >= 0 ? SL_LIVE_FD_REPORT + 1 : SL_LIVE_FD_REGION + SL_LIVE_NFDS, exe = -1;
+    if (sp->exec_fd >= 0) {
+        /* Past SL_LIVE_FD_REPORT, close-on-exec: gone once it is exec'ed. */
+        keep = SL_LIVE_FD_REPORT + 1;
+        exe = (int)raw(SYS_fcntl, sp->exec_fd, F_DUPFD_CLOEXEC, keep);
+        if (exe >= 0 && exe != keep)
+            exe = (int)raw(SYS_dup3, exe, keep, O_CLOEXEC);
+        keep++;
+    }
     /* Nothing of the program's stays open in it: not its sockets (their
      * FIN must not wait for us), not its stdin or stdout. */
-    raw(SYS_close_range, report >= 0 ? SL_LIVE_FD_REPORT + 1 : SL_LIVE_FD_REGION + SL_LIVE_NFDS,
-        ~0u, 0);
+    raw(SYS_close_range, keep, ~0u, 0);
     int null = (int)raw(SYS_open, (long)"/dev/null", O_RDWR, 0);
     if (null >= 0) {
         raw(SYS_dup3, null, 0, 0);
@@ -224,7 +235,10 @@ static int exec_watcher(void *arg)
         if (null > 2)
             raw(SYS_close, null, 0, 0);   /* not left where SL_LIVE_FD_REPORT goes */
     }
-    raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
+    if (exe >= 0)
+        syscall(SYS_execveat, exe, "", sp->argv, sp->envp, AT_EMPTY_PATH);
+    else
+        raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
     raw(SYS_exit_group, 127, 0, 0);
     return 0;
 }
@@ -242,7 +256,8 @@ static int spawn_watcher(struct sl_live_shared *r)
 {
     int ep = sl_private_fd(epoll_slot), wake = sl_private_fd(wake_slot);
     int pipefd[2];
-    if (watcher_path[0] == '\0' || ep < 0 || wake < 0 || sl_stack_fd() < 0 ||
+    int exec_fd = sl_private_fd(exec_slot);
+    if ((watcher_path[0] == '\0' && exec_fd < 0) || ep < 0 || wake < 0 || sl_stack_fd() < 0 ||
         pipe2(pipefd, O_CLOEXEC) != 0)
         return -1;
     if (adopt(pipefd[1], &alive_slot) < 0) {
@@ -252,7 +267,8 @@ static int spawn_watcher(struct sl_live_shared *r)
     struct spawn sp = {
         .fds = { sl_private_fd(region_slot), sl_stack_fd(), ep, wake, pipefd[0] },
         .report_fd = sl_out_fixed_fd(),
-        .argv = { watcher_path, NULL },
+        .exec_fd = exec_fd,
+        .argv = { exec_fd >= 0 ? (char *)"sockleak-watcher" : watcher_path, NULL },
     };
     (void)r;
     char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
@@ -513,9 +529,36 @@ void sl_watcher_init(void)
     }
 }
 
+/* sockleak attach hands a target that cannot see sockleak-watcher (another
+ * mount namespace) a copy in a memfd of that name: keep it in the zone. */
+static void adopt_watcher_memfd(void)
+{
+    static const char name[] = "/memfd:sockleak-watcher";
+    char path[64], target[64];
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int found = -1;
+    while (d != NULL && found < 0 && (e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof(target) - 1);
+        if (n >= (ssize_t)sizeof(name) - 1 && memcmp(target, name, sizeof(name) - 1) == 0)
+            found = fd;
+    }
+    if (d != NULL)
+        closedir(d);
+    if (found < 0)
+        return;
+    sl_private_close(exec_slot);
+    exec_slot = sl_private_adopt(found, SL_OWN_MOVE);
+}
+
 void sl_watcher_set_options(const char *spec)
 {
     snprintf(options_copy, sizeof(options_copy), "%s", spec ? spec : "");
+    adopt_watcher_memfd();
 }
 
 void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
@@ -653,7 +696,8 @@ static void drop_all(int unmap)
     sl_private_close(epoll_slot);
     sl_private_close(wake_slot);
     sl_private_close(alive_slot);
-    region_slot = epoll_slot = wake_slot = alive_slot = -1;
+    sl_private_close(exec_slot);
+    region_slot = epoll_slot = wake_slot = alive_slot = exec_slot = -1;
     __atomic_store_n(&region_state, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);
     sl_stack_after_fork();

@@ -645,6 +645,32 @@ static int with_thread(pid_t pid, struct slt_inject *r, const char *lib,
     return rc;
 }
 
+/* A target that cannot see lib's directory cannot see sockleak-watcher
+ * either: hand it a copy in a memfd named sockleak-watcher, which
+ * sl_attach adopts (live_host.c) and the shim execs with execveat. */
+static int hand_watcher(struct target *t, const char *lib)
+{
+    char watcher[PATH_MAX];
+    const char *slash = strrchr(lib, '/');
+    if (slash == NULL || (size_t)(slash - lib) + sizeof("/sockleak-watcher") > sizeof(watcher))
+        return 0;
+    snprintf(watcher, sizeof(watcher), "%.*s/sockleak-watcher", (int)(slash - lib), lib);
+    if (access(watcher, X_OK) != 0 || target_sees(t->pid, watcher))
+        return 0;
+    uint64_t memfd_fn = remote_sym(t->pid, t->libc_base, "memfd_create");
+    uint64_t close_fn = remote_sym(t->pid, t->libc_base, "close");
+    uint64_t s, ret, args[2] = { UINT64_MAX, MFD_CLOEXEC_ };
+    if (!memfd_fn || !close_fn || remote_call(t, memfd_fn, 2, args, "sockleak-watcher", &s, &ret) ||
+        (int64_t)ret < 0)
+        return 0;       /* no live reports; the final snapshot still comes */
+    if (copy_into(t->pid, (long)ret, watcher, t->r) != 0) {
+        uint64_t r2, cargs[1] = { ret };
+        remote_call(t, close_fn, 1, cargs, NULL, &s, &r2);
+        t->r->msg[0] = '\0';
+    }
+    return 0;
+}
+
 static int do_attach(struct target *t, const char *lib, void *arg)
 {
     const char *options = arg;
@@ -653,6 +679,7 @@ static int do_attach(struct target *t, const char *lib, void *arg)
     t->r->loaded_before = t->lib_base != 0;
     if (!t->lib_base && load_library(t, lib))
         return -1;
+    hand_watcher(t, lib);
     uint64_t fn = remote_sym(t->pid, t->lib_base, "sl_attach");
     if (!fn)
         return fail(t->r, "%s in process %d has no sl_attach (an older libsockleak.so?)", t->lib_map, (int)t->pid);

@@ -318,6 +318,8 @@ class TestAttach(unittest.TestCase):
                 self.assertEqual(len([e for e in cw if e["origin"] == "pre_attach"]), 1 + round, cw)
                 named = [e for e in cw if e["origin"] != "pre_attach"]
                 self.assertEqual(len(named), 1, cw)
+                # the watcher came from a memfd too: live reports while attached
+                self.assertIn("sockleak: live: pid %d" % svc.pid, err)
                 self.assertTrue(any(f["function"] == "svc_accept_leaky" for f in named[0]["stack"]),
                                 named[0]["stack"])
             libs = [l for l in maps_of(svc.pid).splitlines() if "sockleak-lib" in l]
