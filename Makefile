@@ -25,7 +25,7 @@ SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind
 RT_SRCS  := shim/real.c shim/attach.c shim/runtime.c shim/fdtable.c shim/stackdepot.c \
             shim/options.c shim/report.c shim/sockinfo.c shim/output.c shim/ownfd.c \
             shim/symbolize.c shim/suppress.c shim/live_host.c shim/live_signal.c shim/langframe.c \
-            shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c
+            shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c shim/objrange.c
 RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/%.o)
 HOOK_OBJS := $(BUILD)/shim/hooks.o $(BUILD)/shim/hooks_lang.o
 SHIM_HDRS := $(wildcard shim/*.h shim/*.inc)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "objrange.h"
 #include "output.h"
 #include "ownfd.h"
 #include "real.h"
@@ -91,25 +92,6 @@ static pthread_cond_t recheck_cond;
 static int recheck_stop;
 
 /* ---- the loaded objects ---- */
-
-static int find_self_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    uintptr_t probe = (uintptr_t)data, lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (start < lo) lo = start;
-        if (start + ph->p_memsz > hi) hi = start + ph->p_memsz;
-    }
-    if (probe < lo || probe >= hi)
-        return 0;
-    self_lo = lo;
-    self_hi = hi;
-    return 1;
-}
 
 static void *self_handle(void)
 {
@@ -305,14 +287,21 @@ static int patch_object(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-/* Patch every object's slots (idempotent). Caller holds lock. */
-static void patch_all(void)
+/* Run fn over every loaded object with fresh page protections, as the
+ * shim (its own calls are not recorded). Caller holds lock. */
+static void each_object(int (*fn)(struct dl_phdr_info *, size_t, void *))
 {
     int in_shim = sl_in_shim;
     sl_in_shim = 1;
     load_maps();
-    dl_iterate_phdr(patch_object, NULL);
+    dl_iterate_phdr(fn, NULL);
     sl_in_shim = in_shim;
+}
+
+/* Patch every object's slots (idempotent). Caller holds lock. */
+static void patch_all(void)
+{
+    each_object(patch_object);
 }
 
 /* Restore the slots of one object that still hold our hooks; newest first,
@@ -341,12 +330,8 @@ static int unpatch_object(struct dl_phdr_info *info, size_t size, void *arg)
 /* Slots of objects unloaded meanwhile are simply forgotten. */
 static void unpatch_all(void)
 {
-    int in_shim = sl_in_shim;
-    sl_in_shim = 1;
-    load_maps();
-    dl_iterate_phdr(unpatch_object, NULL);
+    each_object(unpatch_object);
     npatches = 0;
-    sl_in_shim = in_shim;
 }
 
 /* ---- dlopen while attached ---- */
@@ -535,7 +520,7 @@ static int attach_locked(const char *options)
     page_size = sysconf(_SC_PAGESIZE);
     ldso_base = getauxval(AT_BASE);
     vdso_base = getauxval(AT_SYSINFO_EHDR);
-    dl_iterate_phdr(find_self_cb, (void *)(uintptr_t)&sl_attach);
+    sl_object_range((const void *)(uintptr_t)&sl_attach, &self_lo, &self_hi);
     int rc = resolve_hooks();
     if (rc != 0)
         return rc;

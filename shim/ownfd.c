@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "objrange.h"
 #include "ownfd.h"
 #include "real.h"
 
@@ -430,31 +431,14 @@ void sl_zone_after_fork(void)
 
 /* ---- libunwind ---- */
 
-static int find_unwind(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    uintptr_t base = (uintptr_t)data, lo = UINTPTR_MAX, hi = 0;
-    if (info->dlpi_addr != base)
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (start < lo) lo = start;
-        if (start + ph->p_memsz > hi) hi = start + ph->p_memsz;
-    }
-    unwind_lo = lo;
-    unwind_hi = hi;
-    return 1;
-}
-
 /* Remember where libunwind's code is (given one of its functions). */
 void sl_unwind_locate(const void *libunwind_fn)
 {
-    Dl_info info;
-    if (dladdr(libunwind_fn, &info) != 0 && info.dli_fbase != NULL)
-        dl_iterate_phdr(find_unwind, info.dli_fbase);
+    uintptr_t lo, hi;
+    if (sl_object_range(libunwind_fn, &lo, &hi) != SL_OBJ_NONE) {
+        unwind_lo = lo;
+        unwind_hi = hi;
+    }
 }
 
 int sl_unwind_from_libunwind(const void *caller)

@@ -164,3 +164,39 @@ void sl_diag_format(const struct sl_diag_sock *s, int peer, char *buf, size_t si
     else
         snprintf(buf, size, "%s:%u", ip, port);
 }
+
+static void list_add(const struct sl_diag_sock *s, void *arg)
+{
+    struct sl_diag_list *l = arg;
+    if (l->n == l->cap) {
+        size_t c = l->cap ? l->cap * 2 : 64;
+        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
+        if (v == NULL)
+            return;
+        l->v = v;
+        l->cap = c;
+    }
+    l->v[l->n++] = *s;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
+    return x < y ? -1 : x > y;
+}
+
+int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)
+{
+    l->n = 0;
+    int rc = d == NULL || sl_diag_dump(d, AF_INET, IPPROTO_TCP, states, list_add, l) != 0 ||
+             sl_diag_dump(d, AF_INET6, IPPROTO_TCP, states, list_add, l) != 0 ? -1 : 0;
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_ino);
+    return rc;
+}
+
+const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t ino)
+{
+    struct sl_diag_sock key = { .ino = ino };
+    return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_ino) : NULL;
+}

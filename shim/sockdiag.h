@@ -21,6 +21,19 @@ struct sl_diag_sock {
     uint32_t last_data_recv_ms;
 };
 
+/* The TCP sockets (both families) in some states, sorted by inode. */
+struct sl_diag_list {
+    struct sl_diag_sock *v;
+    size_t n, cap;
+};
+
+/* Refill l (kept allocated between calls) with one dump per family of the
+ * TCP sockets whose state bit is in states; 0, or -1 if a dump failed. */
+int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l);
+
+/* The socket of inode ino in l, NULL if none. */
+const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t ino);
+
 /* Open a sock_diag socket; NULL with errno set. */
 struct sl_diag *sl_diag_open(void);
 void sl_diag_close(struct sl_diag *d);

@@ -12,6 +12,7 @@
 #include "output.h"
 #include "ownfd.h"
 #include "real.h"
+#include "objrange.h"
 #include "stackdepot.h"
 
 #define ARENA_BYTES  (64u << 20)  /* reserved, only touched pages cost memory */
@@ -54,29 +55,6 @@ static _Atomic uint32_t buckets[NBUCKETS];
 static _Atomic unsigned nstacks;
 static uintptr_t own_lo, own_hi;         /* the shim's executable range */
 
-static int find_own_range(struct dl_phdr_info *info, size_t size, void *data)
-{
-    (void)size;
-    uintptr_t probe = (uintptr_t)data, lo = ~(uintptr_t)0, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-        if (start < lo) lo = start;
-        if (start + ph->p_memsz > hi) hi = start + ph->p_memsz;
-    }
-    if (probe < lo || probe >= hi)
-        return 0;
-    /* Linked into an executable (the unit tests), the "shim" is the whole
-     * program: drop nothing then. */
-    if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
-        return 1;
-    own_lo = lo;
-    own_hi = hi;
-    return 1;
-}
-
 /* A memfd of ARENA_BYTES mapped shared (holes cost nothing), its fd kept
  * private; anonymous private memory when memfds are not available. */
 static char *map_arena(int *slot)
@@ -103,7 +81,13 @@ void sl_stack_init(void)
 {
     if (arena == NULL)
         arena = map_arena(&arena_slot);
-    dl_iterate_phdr(find_own_range, (void *)(uintptr_t)&sl_stack_init);
+    /* Linked into an executable (the unit tests), the "shim" is the whole
+     * program: drop nothing then. */
+    uintptr_t lo, hi;
+    if (sl_object_range((const void *)(uintptr_t)&sl_stack_init, &lo, &hi) == SL_OBJ_SHARED) {
+        own_lo = lo;
+        own_hi = hi;
+    }
     sl_unwind_locate((const void *)unw_backtrace);
 }
 

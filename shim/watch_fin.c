@@ -63,50 +63,14 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
     wp_warm_stack(e->stack_id);
 }
 
-/* This round's CLOSE_WAIT sockets of the namespace, by inode. */
-struct cw_list {
-    struct sl_diag_sock *v;
-    size_t n, cap;
-};
-
-static void collect(const struct sl_diag_sock *s, void *arg)
+/* This round's CLOSE_WAIT sockets of the namespace, by inode; *asked is a
+ * time no earlier than the kernel's answers (their ages count back from it). */
+static int list_close_wait(struct sl_diag_list *l, int64_t *asked)
 {
-    struct cw_list *l = arg;
-    if (l->n == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 64;
-        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
-        if (v == NULL)
-            return;
-        l->v = v;
-        l->cap = c;
-    }
-    l->v[l->n++] = *s;
-}
-
-static int cmp_ino(const void *a, const void *b)
-{
-    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
-    return x < y ? -1 : x > y;
-}
-
-/* Lists CLOSE_WAIT sockets; *asked is a time no earlier than the kernel's
- * answers (their ages count back from it). */
-static int list_close_wait(struct cw_list *l, int64_t *asked)
-{
-    uint32_t states = 1u << TCP_CLOSE_WAIT;
-    l->n = 0;
-    if (wp.diag == NULL || sl_diag_dump(wp.diag, AF_INET, IPPROTO_TCP, states, collect, l) != 0 ||
-        sl_diag_dump(wp.diag, AF_INET6, IPPROTO_TCP, states, collect, l) != 0)
+    if (sl_diag_list_tcp(wp.diag, 1u << TCP_CLOSE_WAIT, l) != 0)
         return -1;
     *asked = wp_now();
-    qsort(l->v, l->n, sizeof(*l->v), cmp_ino);
     return 0;
-}
-
-static const struct sl_diag_sock *find(const struct cw_list *l, uint64_t ino)
-{
-    struct sl_diag_sock key = { .ino = ino };
-    return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_ino) : NULL;
 }
 
 /* Addresses of a borrowed fd, as sock_diag would give them. */
@@ -129,7 +93,7 @@ static void fill_addr(struct sl_diag_sock *d, const struct sockaddr_in6 *a, int 
  * host's fd is borrowed for a getsockopt; without that, one sock_diag dump
  * per round answers (it walks the whole TCP hash table: ~10 ms). */
 static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_sock *d,
-               int64_t *asked, struct cw_list *cw, int *listed)
+               int64_t *asked, struct sl_diag_list *cw, int *listed)
 {
     int fd = wp_take_fd(e);
     if (fd >= 0) {
@@ -159,7 +123,7 @@ static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_s
         *listed = list_close_wait(cw, asked) == 0 ? 1 : -1;
     if (*listed < 0)
         return -1;
-    const struct sl_diag_sock *f = find(cw, p->ino);
+    const struct sl_diag_sock *f = sl_diag_list_find(cw, p->ino);
     if (f == NULL)
         return 0;
     *d = *f;
@@ -189,7 +153,7 @@ static void report(struct sl_live_sock *e, const struct pending *p,
 
 int64_t wp_fin_check(int64_t now)
 {
-    static struct cw_list cw;
+    static struct sl_diag_list cw;
     int64_t grace = sl_opts.grace_ms * WP_NS_PER_MS, next = INT64_MAX;
     int listed = 0, fds_read = 0;
     size_t keep = 0;

@@ -10,31 +10,6 @@
 #include "sockinfo.h"
 #include "watchproc.h"
 
-struct diag_list {
-    struct sl_diag_sock *v;
-    size_t n, cap;
-};
-
-static void collect(const struct sl_diag_sock *s, void *arg)
-{
-    struct diag_list *l = arg;
-    if (l->n == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 256;
-        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
-        if (v == NULL)
-            return;
-        l->v = v;
-        l->cap = c;
-    }
-    l->v[l->n++] = *s;
-}
-
-static int cmp_ino(const void *a, const void *b)
-{
-    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
-    return x < y ? -1 : x > y;
-}
-
 static void count_state(struct sl_snapshot *snap, const char *name)
 {
     for (int i = 0; i < snap->nstates; i++)
@@ -50,7 +25,7 @@ static void count_state(struct sl_snapshot *snap, const char *name)
 
 void wp_snapshot(const char *trigger, int64_t now)
 {
-    struct diag_list tcp = { 0 };
+    struct sl_diag_list tcp = { 0 };
     struct sl_leak *leaks = NULL;
     size_t nleaks = 0;
     struct sl_snapshot snap = {
@@ -60,11 +35,7 @@ void wp_snapshot(const char *trigger, int64_t now)
         .closed_first = __atomic_load_n(&wp.r->closed_first, __ATOMIC_RELAXED),
         .time_wait = wp_in_time_wait(now),
     };
-    if (wp.diag != NULL) {
-        sl_diag_dump(wp.diag, AF_INET, IPPROTO_TCP, ~0u, collect, &tcp);
-        sl_diag_dump(wp.diag, AF_INET6, IPPROTO_TCP, ~0u, collect, &tcp);
-        qsort(tcp.v, tcp.n, sizeof(*tcp.v), cmp_ino);
-    }
+    sl_diag_list_tcp(wp.diag, ~0u, &tcp);     /* a failed dump: states unknown */
     wp_host_fds_refresh();
     uint32_t max = __atomic_load_n(&wp.r->max_id, __ATOMIC_ACQUIRE);
     for (uint32_t id = 1; id < max && id < SL_LIVE_MAX_SOCKS; id++) {
@@ -74,10 +45,9 @@ void wp_snapshot(const char *trigger, int64_t now)
         struct sl_leak l;
         if (e == NULL || (nfds = wp_host_fds(e->ino, fds, SL_LEAK_MAX_FDS)) == 0)
             continue;
-        struct sl_diag_sock key = { .ino = e->ino };
-        const struct sl_diag_sock *d = tcp.n && e->type == SOCK_STREAM &&
+        const struct sl_diag_sock *d = e->type == SOCK_STREAM &&
                                        (e->family == AF_INET || e->family == AF_INET6)
-            ? bsearch(&key, tcp.v, tcp.n, sizeof(key), cmp_ino) : NULL;
+            ? sl_diag_list_find(&tcp, e->ino) : NULL;
         wp_describe(e, d, fds, nfds, now, &l);
         snap.sockets++;
         if (l.tcp_state >= 0) {

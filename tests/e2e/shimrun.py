@@ -223,6 +223,23 @@ class ClosingServer(LoopbackServer):
                 pass
 
 
+class HoldingServer(LoopbackServer):
+    """Accepts and never closes first: the leaking server of the classic
+    story (its side is closed when the test closes the server)."""
+
+    def __init__(self):
+        self.conns = []
+        super().__init__(backlog=16)
+
+    def handle(self, conn):
+        self.conns.append(conn)
+
+    def close(self):
+        super().close()
+        for c in self.conns:
+            c.close()
+
+
 # The exit report of a short program, as it was before sockets still open
 # at exit and young CLOSE_WAITs stopped counting as leaks: every socket
 # listed, and a CLOSE_WAIT a leak whatever its FIN's age; the watcher off,
@@ -328,6 +345,16 @@ class ShimTestCase(unittest.TestCase):
                     f.close()
 
     # -- reports ---------------------------------------------------------
+
+    def events_of(self, pid):
+        """The events pid has written to its log_path file so far (complete
+        lines only: a live report may be read while it is written)."""
+        try:
+            with open("%s.%d" % (self.log_prefix, pid), encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        return [json.loads(l) for l in text.splitlines(True) if l.endswith("\n") and l.strip()]
 
     def reports(self, expect_pids=(), wait_s=REPORT_WAIT_S):
         """Every report file in self.tmp, parsed, by pid. Polls until the

@@ -6,23 +6,7 @@ test_fds.TestScmRights.)"""
 import json
 import time
 
-from shimrun import LoopbackServer, ShimTestCase, ClosingServer, prog
-
-
-class HoldingServer(LoopbackServer):
-    """Accepts and never closes first."""
-
-    def __init__(self):
-        self.conns = []
-        super().__init__(backlog=16)
-
-    def handle(self, conn):
-        self.conns.append(conn)
-
-    def close(self):
-        super().close()
-        for c in self.conns:
-            c.close()
+from shimrun import ClosingServer, HoldingServer, ShimTestCase, prog
 
 
 class TestClosingAtExit(ShimTestCase):

@@ -23,14 +23,6 @@ OTHER_EVENTS = ("closed_late", "peer_not_closing", "port_pressure")
 
 
 class TestDeliberateLeaks(ShimTestCase):
-    def events_of(self, pid):
-        try:
-            with open("%s.%d" % (self.log_prefix, pid), encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
-            return []
-        return [json.loads(l) for l in text.splitlines(True) if l.endswith("\n") and l.strip()]
-
     def check_one_leak(self, argv):
         with ClosingServer() as server:
             p = self.start(argv + [server.port, CORRECT], options={"grace_ms": GRACE_MS})

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from shimrun import ClosingServer, LoopbackServer, ShimTestCase, prog
+from shimrun import ClosingServer, HoldingServer, ShimTestCase, prog
 
 GRACE_MS = 400
 SLACK_MS = 300          # a live report comes at most this late (default scan settings)
@@ -26,22 +26,6 @@ class TimedClosingServer(ClosingServer):
         self.closed_at = time.time()
 
 
-class HoldingServer(LoopbackServer):
-    """Accepts and never closes: the leaking server of the classic story."""
-
-    def __init__(self):
-        self.conns = []
-        super().__init__(backlog=16)
-
-    def handle(self, conn):
-        self.conns.append(conn)
-
-    def close(self):
-        super().close()
-        for c in self.conns:
-            c.close()
-
-
 def live_options(**more):
     opts = {"grace_ms": GRACE_MS}
     opts.update(more)
@@ -49,15 +33,6 @@ def live_options(**more):
 
 
 class LiveTestCase(ShimTestCase):
-    def events_of(self, pid):
-        """The events pid has written so far (complete lines only)."""
-        try:
-            with open("%s.%d" % (self.log_prefix, pid), encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
-            return []
-        return [json.loads(l) for l in text.splitlines(True) if l.endswith("\n") and l.strip()]
-
     def wait_event(self, pid, pred, timeout_s=10):
         """Poll pid's report until an event matches pred; return it and when
         it was written (wall clock): the report file's mtime while that
