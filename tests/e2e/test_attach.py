@@ -562,12 +562,22 @@ class TestAttachRefusals(unittest.TestCase):
                 return tool
         self.skipTest("needs root and setpriv to act as another user")
 
+    def public_sockleak(self):
+        """sockleak with its library in a directory the other user can read
+        (the checkout may sit in a private 0700 directory)."""
+        d = tempfile.mkdtemp(prefix="sockleak-public-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        for name in ("sockleak", "libsockleak.so", "sockleak-watcher"):
+            shutil.copy(os.path.join(BUILD, name), d)
+        return os.path.join(d, "sockleak")
+
     def test_attach_refuses_other_users_process(self):
         as_nobody = self.other_user()
         p = subprocess.Popen(["sleep", "60"])
         try:
             time.sleep(0.1)
-            r = subprocess.run(as_nobody + [SOCKLEAK, "attach", str(p.pid)],
+            r = subprocess.run(as_nobody + [self.public_sockleak(), "attach", str(p.pid)],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("no permission to trace process %d: it runs as uid 0" % p.pid, r.stderr)
@@ -586,7 +596,7 @@ class TestAttachRefusals(unittest.TestCase):
                              text=True)
         try:
             self.assertEqual(p.stdout.readline().strip(), "ready")
-            r = subprocess.run(as_nobody + [SOCKLEAK, "attach", str(p.pid)],
+            r = subprocess.run(as_nobody + [self.public_sockleak(), "attach", str(p.pid)],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("not dumpable", r.stderr)
@@ -606,7 +616,7 @@ class TestAttachRefusals(unittest.TestCase):
         try:
             with open(path, "w") as f:
                 f.write("1")
-            r = subprocess.run(as_nobody + [SOCKLEAK, "attach", str(p.pid)],
+            r = subprocess.run(as_nobody + [self.public_sockleak(), "attach", str(p.pid)],
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("kernel.yama.ptrace_scope is 1", r.stderr)

@@ -56,7 +56,7 @@ int main(void)
         if (poll(p, 2, -1) < 0)
             continue;           /* EINTR is the program's business */
         if (p[1].revents) {
-            char b[64];
+            char b[4096 + 16];   /* "dlopen PATH": any checkout path */
             ssize_t n = read(0, b, sizeof(b) - 1);
             if (n <= 0)
                 break;
