@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 #define SL_ENUM_format  "text|json"
-#define SL_ENUM_fail_on "close_wait|any"
+#define SL_ENUM_fail_on "close_wait|any|received"
 
 enum sl_format { SL_FORMAT_TEXT = 0, SL_FORMAT_JSON = 1 };
-enum sl_fail_on { SL_FAIL_CLOSE_WAIT = 0, SL_FAIL_ANY = 1 };
+enum sl_fail_on { SL_FAIL_CLOSE_WAIT = 0, SL_FAIL_ANY = 1, SL_FAIL_RECEIVED = 2 };
 
 #define SL_OPT_TYPE_BOOL int
 #define SL_OPT_TYPE_INT  long

@@ -76,7 +76,8 @@ void sl_buf_free(struct sl_buf *b)
 
 const char *sl_kind_name(enum sl_kind kind)
 {
-    return kind == SL_KIND_CLOSE_WAIT ? "close_wait" : "open_at_exit";
+    return kind == SL_KIND_CLOSE_WAIT ? "close_wait"
+         : kind == SL_KIND_RECEIVED ? "received" : "open_at_exit";
 }
 
 static const char *basename_of(const char *path)
@@ -356,7 +357,8 @@ static void text_socket_line(struct sl_buf *b, const struct sl_leak *l)
 static const char *kind_headline(enum sl_kind kind)
 {
     return kind == SL_KIND_CLOSE_WAIT ? "leaked in CLOSE_WAIT (peer closed, never closed here)"
-                                      : "open at exit (peer has not closed)";
+         : kind == SL_KIND_RECEIVED ? "received through SCM_RIGHTS and still held at exit"
+                                    : "open at exit (peer has not closed)";
 }
 
 /* ---- exit report ---- */
@@ -454,7 +456,7 @@ static void json_open_site(struct sl_buf *b, const struct sl_open_site *site)
 
 static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t ngroups)
 {
-    uint64_t leaks = s->close_wait + s->open_at_exit;
+    uint64_t leaks = s->close_wait + s->open_at_exit + s->received_reported;
     if (sl_opts.format == SL_FORMAT_JSON) {
         sl_buf_printf(b, "{\"event\":\"summary\",\"pid\":%d,\"sockets_opened\":%" PRIu64
                       ",\"sockets_closed\":%" PRIu64 ",\"leaks\":%" PRIu64
@@ -471,9 +473,9 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
             sl_buf_printf(b, "%d", s->exit_status);
         sl_buf_printf(b, ",\"closed_first\":%" PRIu64, s->closed_first);
         sl_buf_printf(b, ",\"closing\":%" PRIu64 ",\"received\":%" PRIu64
-                      ",\"closed_untracked\":%" PRIu64 ",\"still_open\":%" PRIu64
-                      ",\"still_open_states\":{", s->closing, s->received,
-                      s->closed_untracked, s->still_open);
+                      ",\"received_reported\":%" PRIu64 ",\"closed_untracked\":%" PRIu64
+                      ",\"still_open\":%" PRIu64 ",\"still_open_states\":{", s->closing,
+                      s->received, s->received_reported, s->closed_untracked, s->still_open);
         for (int i = 0; i < s->n_open_states; i++) {
             sl_buf_printf(b, "%s", i ? "," : "");
             sl_buf_json_str(b, s->open_states[i].name);
@@ -487,10 +489,12 @@ static void write_summary(struct sl_buf *b, const struct sl_summary *s, size_t n
         sl_buf_printf(b, "]}\n");
     } else if (leaks > 0 || sl_opts.verbose) {
         sl_buf_printf(b, "SUMMARY: sockleak: %" PRIu64 " socket%s leaked (%" PRIu64
-                      " in CLOSE_WAIT, %" PRIu64 " open at exit) in %zu group%s; %" PRIu64
-                      " opened, %" PRIu64 " closed", leaks, leaks == 1 ? "" : "s",
-                      s->close_wait, s->open_at_exit, ngroups, ngroups == 1 ? "" : "s",
-                      s->opened, s->closed);
+                      " in CLOSE_WAIT, %" PRIu64 " open at exit", leaks, leaks == 1 ? "" : "s",
+                      s->close_wait, s->open_at_exit);
+        if (s->received_reported > 0)
+            sl_buf_printf(b, ", %" PRIu64 " received and still held", s->received_reported);
+        sl_buf_printf(b, ") in %zu group%s; %" PRIu64 " opened, %" PRIu64 " closed", ngroups,
+                      ngroups == 1 ? "" : "s", s->opened, s->closed);
         if (s->closed_first > 0)
             sl_buf_printf(b, " (%" PRIu64 " closed here first: TIME_WAIT)", s->closed_first);
         if (s->still_open > 0) {
@@ -541,6 +545,8 @@ void sl_report_exit(struct sl_leak *leaks, size_t n, struct sl_summary *sum)
         reported++;
         if (first->kind == SL_KIND_CLOSE_WAIT)
             sum->close_wait += groups[g].count;
+        else if (first->kind == SL_KIND_RECEIVED)
+            sum->received_reported += groups[g].count;
         else
             sum->open_at_exit += groups[g].count;
         if (sl_opts.format == SL_FORMAT_JSON) {

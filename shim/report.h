@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum sl_kind { SL_KIND_CLOSE_WAIT, SL_KIND_OPEN_AT_EXIT };
+/* close_wait: a leak; open_at_exit: still open, listed with report_open=1;
+ * received: received through SCM_RIGHTS and still held, listed with
+ * report_received=1 or fail_on=received. */
+enum sl_kind { SL_KIND_CLOSE_WAIT, SL_KIND_OPEN_AT_EXIT, SL_KIND_RECEIVED };
 
 #define SL_LEAK_MAX_FDS 16
 #define SL_ADDR_MAX 128
@@ -57,6 +60,7 @@ struct sl_summary {
     const char *when;                    /* NULL: "exit"; "detach" (sockleak attach) */
     uint64_t closing;                    /* CLOSE_WAIT whose FIN is younger than grace_ms */
     uint64_t received;                   /* received (SCM_RIGHTS), open, not reported */
+    uint64_t received_reported;          /* kind received, reported (set by sl_report_exit) */
     uint64_t closed_untracked;           /* closed outside the shim (raw syscall) */
     uint64_t still_open;                 /* open, peer not closed: not leaks */
     struct sl_open_count open_states[SL_OPEN_STATES];

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
@@ -510,8 +511,26 @@ static int still_same(const struct sl_sock *s, int fd)
     return fstat(fd, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev;
 }
 
-void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, void *arg),
-                       void *arg)
+/* Keep the fds of record id that still refer to it; drop the others as
+ * closed behind our back (a racing socket() may own the number now).
+ * Returns how many are left. */
+static int keep_same(uint32_t id, struct sl_sock *s, int *fds, int nfds)
+{
+    int kept = 0;
+    for (int i = 0; i < nfds; i++) {
+        if (still_same(s, fds[i]))
+            fds[kept++] = fds[i];
+        else if (sl_fd_take_if(fds[i], id))
+            closed_outside(id, fds[i]);
+    }
+    return kept;
+}
+
+/* Call fn once per record with the fds the table gives it (at most
+ * SL_LEAK_MAX_FDS, ascending), unchecked: each caller decides which to ask
+ * the kernel about. Report time only: it allocates. */
+static void foreach_record(void (*fn)(uint32_t id, struct sl_sock *s, int *fds, int nfds,
+                                      void *arg), void *arg)
 {
     struct pairs p = { 0 };
     sl_fd_foreach(0, ~0u, pairs_cb, &p);
@@ -522,22 +541,33 @@ void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, v
         uint32_t id = (uint32_t)(p.v[i] >> 32);
         struct sl_sock *s = sl_sock_get(id);
         int fds[SL_LEAK_MAX_FDS], nfds = 0;
-        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++) {
-            int fd = (int)(uint32_t)p.v[i];
-            if (s == NULL)
-                continue;
-            if (!still_same(s, fd)) {
-                /* closed behind our back; a racing socket() may own it now */
-                if (sl_fd_take_if(fd, id))
-                    closed_outside(id, fd);
-            } else if (nfds < SL_LEAK_MAX_FDS) {
-                fds[nfds++] = fd;
-            }
-        }
+        for (; i < p.n && (uint32_t)(p.v[i] >> 32) == id; i++)
+            if (nfds < SL_LEAK_MAX_FDS)
+                fds[nfds++] = (int)(uint32_t)p.v[i];
         if (s != NULL && nfds > 0 && (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1))
-            fn(s, fds, nfds, arg);
+            fn(id, s, fds, nfds, arg);
     }
     free(p.v);
+}
+
+struct checked {
+    void (*fn)(struct sl_sock *s, const int *fds, int nfds, void *arg);
+    void *arg;
+};
+
+static void checked_cb(uint32_t id, struct sl_sock *s, int *fds, int nfds, void *arg)
+{
+    struct checked *c = arg;
+    nfds = keep_same(id, s, fds, nfds);
+    if (nfds > 0)
+        c->fn(s, fds, nfds, c->arg);
+}
+
+void sl_foreach_socket(void (*fn)(struct sl_sock *s, const int *fds, int nfds, void *arg),
+                       void *arg)
+{
+    struct checked c = { fn, arg };
+    foreach_record(checked_cb, &c);
 }
 
 int sl_sock_last_holder(const struct sl_sock *s)
@@ -555,71 +585,197 @@ int sl_sock_reportable(const struct sl_sock *s)
     return 1;
 }
 
+/* ---- sorting sockets at exit ----
+ * The exit path's cost should grow with the leaks, not the connections. One
+ * poll() over every tracked socket (about 0.8 us each, no allocation) sorts
+ * out the idle ones: a TCP socket that is writable, whose peer has not
+ * closed and that this process has not shut down is ESTABLISHED; a Unix
+ * stream's peer is gone when POLLRDHUP says so; a number no longer open
+ * (POLLNVAL) was closed behind our back. Only the rest (listeners,
+ * CLOSE_WAIT, reset, connecting, full send buffers) is asked TCP_INFO, and
+ * only sockets that will be listed are checked to still be the recorded
+ * socket (fstat) and described. A sock_diag dump was measured slower: it
+ * walks every TCP socket of the machine, TIME_WAIT included, ~2.5 us per
+ * socket it returns and milliseconds even for a few (bench/exit_bench.c). */
+
+#define POLL_EVENTS (POLLIN | POLLOUT | POLLRDHUP)
+
+/* Whether received sockets are listed at exit (else counted). */
+static int list_received(void)
+{
+    return sl_opts.report_received || sl_opts.fail_on == SL_FAIL_RECEIVED;
+}
+
+static int is_tcp(const struct sl_sock *s)
+{
+    return (s->family == AF_INET || s->family == AF_INET6) && s->type == SOCK_STREAM &&
+           (s->protocol == 0 || s->protocol == IPPROTO_TCP);
+}
+
+/* What the kernel says of one socket at exit. */
+struct exit_view {
+    int gone;               /* the fd is not open (POLLNVAL) */
+    int state;              /* TCP state, -1: not TCP */
+    int64_t kernel_ms;      /* since the FIN (CLOSE_WAIT, LAST_ACK), -1: unknown */
+    int peer_gone;          /* a non-TCP stream peer closed or shut down writing */
+};
+
+/* From poll's answer for fd (revents), asking TCP_INFO only when the
+ * answer leaves the state open. Async-signal-safe. */
+static void exit_view(const struct sl_sock *s, int fd, short revents, struct exit_view *v)
+{
+    v->gone = (revents & POLLNVAL) != 0;
+    v->state = -1;
+    v->kernel_ms = -1;
+    v->peer_gone = 0;
+    if (v->gone)
+        return;
+    if (is_tcp(s)) {
+        int idle = (revents & POLLOUT) && !(revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
+                   !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_SHUT_WR);
+        if (idle) {
+            v->state = TCP_ESTABLISHED;
+            return;
+        }
+    }
+    if (s->type != SOCK_DGRAM)      /* TCP_INFO fails at once on other sockets */
+        v->state = sl_tcp_state_since(fd, &v->kernel_ms);
+    if (v->state != TCP_CLOSE_WAIT && v->state != TCP_LAST_ACK)
+        v->kernel_ms = -1;
+    /* POLLRDHUP: the peer closed or shut down writing (an unconnected Unix
+     * socket shows POLLHUP alone) */
+    v->peer_gone = v->state < 0 && s->type != SOCK_DGRAM && (revents & POLLRDHUP);
+}
+
+/* The peer has closed: a CLOSE_WAIT-like state, or the program read the EOF. */
+static int peer_closed(const struct sl_sock *s, const struct exit_view *v)
+{
+    int fin = __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) != 0;
+    return v->state >= 0 ? v->state == TCP_CLOSE_WAIT || v->state == TCP_LAST_ACK ||
+                           v->state == TCP_CLOSING || fin
+                         : fin || v->peer_gone;
+}
+
+/* One tracked socket at exit: its record and the fds that hold it. */
+struct exit_sock {
+    uint32_t id;
+    struct sl_sock *s;
+    int fds[SL_LEAK_MAX_FDS];
+    int nfds;
+};
+
 struct exit_leaks {
+    struct exit_sock *socks;
+    size_t nsocks, socks_cap;
     struct sl_leak *v;
     size_t n, cap;
     int64_t now;
     struct sl_summary *sum;
 };
 
-/* The peer of a non-TCP stream socket hung up (POLLRDHUP: an unconnected
- * Unix socket shows POLLHUP alone). */
-static int unix_peer_gone(const struct sl_sock *s, int fd)
-{
-    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-    return s->type != SOCK_DGRAM && poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP);
-}
-
-/* Sort one socket at exit, asking the kernel one or two questions (no
- * addresses: those are looked up only for what is reported). A leak is a
- * CLOSE_WAIT held past grace_ms; a younger one is closing; the rest is
- * still open. Received sockets count apart unless report_received=1. */
-static void exit_leak_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
+static void collect_cb(uint32_t id, struct sl_sock *s, int *fds, int nfds, void *arg)
 {
     struct exit_leaks *e = arg;
-    char name[24], fam[16], typ[16];
-    int64_t kernel_ms = -1;
     if (!sl_sock_reportable(s))
         return;
-    if (s->origin == SL_ORIGIN_RECEIVED && !sl_opts.report_received) {
-        e->sum->received++;
+    if (s->origin == SL_ORIGIN_RECEIVED && !list_received()) {
+        e->sum->received++;     /* not even asked about: never listed */
         return;
     }
-    int state = sl_tcp_state_since(fds[0], &kernel_ms);
-    int closed = state >= 0 ? state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
-                              state == TCP_CLOSING || __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED)
-                            : __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) || unix_peer_gone(s, fds[0]);
-    if (closed) {
-        int64_t age = sl_fin_age_ms(s, state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK
-                                       ? kernel_ms : -1, e->now);
-        /* -1: no one knows when (a Unix peer): not proven, unless grace_ms=0 */
-        if (sl_opts.grace_ms > 0 && age < sl_opts.grace_ms) {
-            e->sum->closing++;
+    if (e->nsocks == e->socks_cap) {
+        size_t cap = e->socks_cap ? e->socks_cap * 2 : 256;
+        struct exit_sock *v = realloc(e->socks, cap * sizeof(*v));
+        if (v == NULL)
             return;
-        }
-    } else {
-        if (state >= 0)
-            snprintf(name, sizeof(name), "%s", sl_tcp_state_name(state));
+        e->socks = v;
+        e->socks_cap = cap;
+    }
+    struct exit_sock *x = &e->socks[e->nsocks++];
+    x->id = id;
+    x->s = s;
+    x->nfds = nfds;
+    memcpy(x->fds, fds, (size_t)nfds * sizeof(int));
+}
+
+/* poll's answer for one fd; 0 (nothing known) if poll failed. */
+static short poll_one(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLL_EVENTS };
+    return poll(&p, 1, 0) == 1 ? p.revents : 0;
+}
+
+/* Sort one socket at exit. A leak is a CLOSE_WAIT held past grace_ms; a
+ * younger one is closing; the rest is still open (listed with
+ * report_open=1). Received sockets, when asked for (report_received=1,
+ * fail_on=received), are all listed: as kind received unless they are
+ * CLOSE_WAIT leaks. */
+static void exit_sort(struct exit_leaks *e, struct exit_sock *x, short revents)
+{
+    struct sl_sock *s = x->s;
+    struct exit_view v;
+    char name[24], fam[16], typ[16];
+    int received = s->origin == SL_ORIGIN_RECEIVED;
+    exit_view(s, x->fds[0], revents, &v);
+    int closed = !v.gone && peer_closed(s, &v), closing = 0;
+    if (closed) {
+        int64_t age = sl_fin_age_ms(s, v.kernel_ms, e->now);
+        /* -1: no one knows when (a Unix peer): not proven, unless grace_ms=0 */
+        closing = sl_opts.grace_ms > 0 && age < sl_opts.grace_ms;
+    }
+    /* sockleak attach's detach report is a snapshot of a process that runs
+     * on: it lists what is open (see docs/report-format.md) */
+    int leak = closed && !closing;
+    int listed = leak || received || (!closed && (sl_opts.report_open || e->sum->when != NULL));
+    /* fds[0] closed behind our back, or about to be listed: check each fd
+     * (a racing socket() may own a number now) */
+    if ((v.gone || listed) && (x->nfds = keep_same(x->id, s, x->fds, x->nfds)) == 0)
+        return;
+    if (v.gone) {               /* another fd still holds it: ask through that one */
+        exit_sort(e, x, poll_one(x->fds[0]));
+        return;
+    }
+    if (closing && !received) {
+        e->sum->closing++;
+        return;
+    }
+    if (!closed && !received) {
+        if (v.state >= 0)
+            snprintf(name, sizeof(name), "%s", sl_tcp_state_name(v.state));
         else
             snprintf(name, sizeof(name), "%s/%s", sl_family_name(s->family, fam, sizeof(fam)),
                      sl_type_name(s->type, typ, sizeof(typ)));
         sl_summary_count_open(e->sum, name, s->stack_id);
-        /* sockleak attach's detach report is a snapshot of a process that
-         * runs on: it lists what is open (see docs/report-format.md) */
-        if (!sl_opts.report_open && e->sum->when == NULL)
-            return;
     }
+    if (!listed)
+        return;
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
-        struct sl_leak *v = realloc(e->v, cap * sizeof(*v));
-        if (v == NULL)
+        struct sl_leak *nv = realloc(e->v, cap * sizeof(*nv));
+        if (nv == NULL)
             return;
-        e->v = v;
+        e->v = nv;
         e->cap = cap;
     }
-    sl_describe(s, fds, nfds, &e->v[e->n], e->now);
-    e->v[e->n].kind = closed ? SL_KIND_CLOSE_WAIT : SL_KIND_OPEN_AT_EXIT;
+    sl_describe(s, x->fds, x->nfds, &e->v[e->n], e->now);
+    e->v[e->n].kind = leak ? SL_KIND_CLOSE_WAIT
+                    : received ? SL_KIND_RECEIVED : SL_KIND_OPEN_AT_EXIT;
     e->n++;
+}
+
+/* poll(2) fds[0..n) with timeout 0, whatever n (RLIMIT_NOFILE bounds one
+ * call), into revents; 0, or -1 when poll failed. */
+static int poll_now(struct pollfd *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        int rc = poll(p + i, m, 0);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -1;
+        i += m;
+    }
+    return 0;
 }
 
 /* Describe every tracked socket and report. Returns the number of leaks
@@ -629,7 +785,18 @@ static int report_now(int status, const char *when)
     struct sl_summary sum = { 0 };
     struct exit_leaks e = { .now = sl_now_ns(), .sum = &sum };
     sum.when = when;
-    sl_foreach_socket(exit_leak_cb, &e);
+    foreach_record(collect_cb, &e);
+    struct pollfd *p = calloc(e.nsocks ? e.nsocks : 1, sizeof(*p));
+    for (size_t i = 0; p != NULL && i < e.nsocks; i++) {
+        p[i].fd = e.socks[i].fds[0];
+        p[i].events = POLL_EVENTS;
+    }
+    /* Without an answer (no memory), each socket is polled alone. */
+    int polled = p != NULL && poll_now(p, e.nsocks) == 0;
+    for (size_t i = 0; i < e.nsocks; i++)
+        exit_sort(&e, &e.socks[i], polled ? p[i].revents : poll_one(e.socks[i].fds[0]));
+    free(p);
+    free(e.socks);
     sum.pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
     sum.opened = sl_stats.opened;
     sum.closed = sl_stats.closed;
@@ -641,8 +808,10 @@ static int report_now(int status, const char *when)
     sum.closed_first = sl_watcher_closed_first();
     sl_report_exit(e.v, e.n, &sum);
     free(e.v);
-    return (int)(sl_opts.fail_on == SL_FAIL_ANY ? sum.close_wait + sum.open_at_exit
-                                               : sum.close_wait);
+    return (int)(sl_opts.fail_on == SL_FAIL_ANY ? sum.close_wait + sum.open_at_exit +
+                                                  sum.received_reported
+                 : sl_opts.fail_on == SL_FAIL_RECEIVED ? sum.close_wait + sum.received_reported
+                 : sum.close_wait);
 }
 
 /* Whether this process's exit report is still to be written (once per
@@ -684,34 +853,71 @@ void sl_report_at_exit(void)
  * _exit is what a signal handler may call, perhaps while the thread it
  * interrupted holds malloc's lock or is inside the shim. So this path takes
  * no lock and allocates nothing: the fd table walk is lock-free and the
- * checks are syscalls. Only if something must be reported does a child
+ * checks are syscalls (one poll per QUICK_BATCH sockets; TCP_INFO and fstat
+ * only for the sockets poll leaves in doubt). Only if something must be reported does a child
  * (_Fork, async-signal-safe) write the full report, which does allocate;
  * the child may then block on a lock the interrupted thread held, so it
  * gets EXIT_REPORT_WAIT_MS, and after that one line says the report was
  * skipped. */
 #define EXIT_REPORT_WAIT_MS 3000
 
+#define QUICK_BATCH 32     /* pollfds on the stack: a handler's stack may be small */
+
 struct quick_count {
     int reportable;     /* leaks the report would list */
     int failing;        /* of those, ones that count for exitcode */
+    int n;
+    struct pollfd p[QUICK_BATCH];
+    uint32_t id[QUICK_BATCH];
 };
+
+/* exit_sort's decision, without allocating: would fd's socket be listed? */
+static void quick_sort(struct quick_count *q, int fd, uint32_t id, short revents)
+{
+    struct sl_sock *s = sl_sock_get(id);
+    struct exit_view v;
+    if (s == NULL || !(__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1))
+        return;
+    exit_view(s, fd, revents, &v);
+    if (v.gone)
+        return;                 /* closed behind our back */
+    int closed = peer_closed(s, &v);
+    int leak = closed && !(sl_opts.grace_ms > 0 &&
+                           sl_fin_age_ms(s, v.kernel_ms, sl_now_ns()) < sl_opts.grace_ms);
+    /* a received socket is listed whatever its state (list_received);
+     * a closing one (FIN younger than grace_ms) is only counted */
+    int received = s->origin == SL_ORIGIN_RECEIVED;
+    if (!(leak || received || (!closed && sl_opts.report_open)) || !still_same(s, fd))
+        return;
+    q->reportable++;
+    if (leak || sl_opts.fail_on == SL_FAIL_ANY ||
+        (received && sl_opts.fail_on == SL_FAIL_RECEIVED))
+        q->failing++;
+}
+
+static void quick_flush(struct quick_count *q)
+{
+    int rc;
+    if (q->n == 0)
+        return;
+    while ((rc = poll(q->p, (nfds_t)q->n, 0)) < 0 && errno == EINTR)
+        ;
+    for (int i = 0; i < q->n; i++)
+        quick_sort(q, q->p[i].fd, q->id[i], rc < 0 ? 0 : q->p[i].revents);
+    q->n = 0;
+}
 
 static void quick_cb(int fd, uint32_t id, void *arg)
 {
     struct quick_count *q = arg;
     struct sl_sock *s = sl_sock_get(id);
     if (s == NULL || !(__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) & 1) ||
-        !sl_sock_reportable(s) || !still_same(s, fd))
+        !sl_sock_reportable(s) || (s->origin == SL_ORIGIN_RECEIVED && !list_received()))
         return;
-    int state = sl_tcp_state(fd);
-    int peer_closed = __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) != 0 ||
-                      state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK ||
-                      state == TCP_CLOSING ||
-                      (state < 0 && s->type != SOCK_DGRAM && sl_peer_hung_up(fd));
-    if (peer_closed || sl_opts.report_open)
-        q->reportable++;
-    if (peer_closed || sl_opts.fail_on == SL_FAIL_ANY)
-        q->failing++;
+    q->p[q->n] = (struct pollfd){ .fd = fd, .events = POLL_EVENTS };
+    q->id[q->n++] = id;
+    if (q->n == QUICK_BATCH)
+        quick_flush(q);
 }
 
 /* write(2) one line "==PID== sockleak: TEXT" to stderr, without stdio. */
@@ -773,8 +979,9 @@ int sl_on_exit(int status)
     if (!claim_exit_report())
         return status;
     int saved = errno;
-    struct quick_count q = { 0, 0 };
+    struct quick_count q = { .reportable = 0 };
     sl_fd_foreach(0, ~0u, quick_cb, &q);
+    quick_flush(&q);
     if (q.reportable == 0 && !sl_opts.verbose) {
         errno = saved;
         return status;

@@ -7,6 +7,8 @@
 
 int slt_kind_fails(const char *fail_on, const char *kind) {
     if (!fail_on || !strcmp(fail_on, "close_wait")) return !strcmp(kind, "close_wait");
+    if (!strcmp(fail_on, "received"))
+        return !strcmp(kind, "close_wait") || !strcmp(kind, "received");
     return !strcmp(fail_on, "any");
 }
 
@@ -18,6 +20,7 @@ static void count_totals(struct slt_analysis *a) {
         a->new_leaks += g->n;
         if (!strcmp(g->kind, "close_wait")) a->new_close_wait += g->n;
         else if (!strcmp(g->kind, "open_at_exit")) a->new_open += g->n;
+        else if (!strcmp(g->kind, "received")) a->new_received += g->n;
         else a->new_other += g->n;
     }
     for (size_t i = 0; i < a->supp.n; i++) a->suppressed += a->supp.v[i].hits;

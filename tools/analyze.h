@@ -16,7 +16,7 @@
 struct slt_analyze_opts {
     const char *format;          /* text, json or sarif */
     const char *output;          /* NULL or "-": stdout */
-    const char *fail_on;         /* close_wait, any or none */
+    const char *fail_on;         /* close_wait, received, any or none */
     const char **suppressions;   /* files, NULL-terminated */
     const char *baseline;
     const char *write_baseline;
@@ -29,7 +29,7 @@ struct slt_analysis {
     struct sl_suppressions supp;
     struct slt_grouping groups;
     /* totals over the groups not accepted by the baseline */
-    size_t new_groups, new_leaks, new_close_wait, new_open, new_other;
+    size_t new_groups, new_leaks, new_close_wait, new_open, new_received, new_other;
     size_t known_groups, known_leaks, suppressed;
     long opened, closed;
 };

@@ -68,7 +68,7 @@ int slt_find_library(const char *cmd, const char *given, char out[]) {
 /* The child's environment: the shim preloaded first, its reports as JSON
  * files in dir. The user's SOCKLEAK_OPTIONS come first so the flags given
  * here win (the shim takes the last value of a key). */
-static int set_child_env(const char *lib, const char *dir) {
+static int set_child_env(const char *lib, const char *dir, const char *fail_on) {
     const char *old = getenv("LD_PRELOAD"), *user = getenv("SOCKLEAK_OPTIONS");
     char *preload = NULL, *opts = NULL;
     size_t len;
@@ -78,6 +78,8 @@ static int set_child_env(const char *lib, const char *dir) {
     slt_passthrough_append(m);
     /* suppressions are applied to the merged report, so the shim reports all */
     fprintf(m, ":log_path=%s/r:format=json:exitcode=0:verbose=1:suppressions=", dir);
+    /* --fail-on received needs the received sockets listed */
+    if (fail_on && !strcmp(fail_on, "received")) fprintf(m, ":report_received=1");
     fclose(m);
     if (asprintf(&preload, old && *old ? "%s:%s" : "%s", lib, old) < 0) return -1;
     int rc = setenv("LD_PRELOAD", preload, 1) | setenv("SOCKLEAK_OPTIONS", opts[0] == ':' ? opts + 1 : opts, 1);
@@ -86,8 +88,8 @@ static int set_child_env(const char *lib, const char *dir) {
     return rc;
 }
 
-static void exec_child(char **cmd, const char *lib, const char *dir) {
-    if (set_child_env(lib, dir)) { perror("sockleak run"); _exit(127); }
+static void exec_child(char **cmd, const char *lib, const char *dir, const char *fail_on) {
+    if (set_child_env(lib, dir, fail_on)) { perror("sockleak run"); _exit(127); }
     execvp(cmd[0], cmd);
     int e = errno;
     fprintf(stderr, "sockleak run: cannot run %s: %s\n", cmd[0], strerror(e));
@@ -247,7 +249,7 @@ static int run_and_report(char **cmd, const char *lib, const struct slt_analyze_
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) { perror("sockleak run: fork"); remove_dir(dir); return SLT_EXIT_ERROR; }
-    if (pid == 0) exec_child(cmd, lib, dir);
+    if (pid == 0) exec_child(cmd, lib, dir, a->fail_on);
     child_pid = pid;
     forward_signals();
     int status = wait_child(pid);

@@ -16,8 +16,10 @@ struct slt_report_flags {
     OPT_CHOICE(0, "format", &(f)->a.format, "text|json|sarif", \
                "text for people (default), json (JSON Lines) or sarif (SARIF 2.1.0)"), \
     OPT_STRING('o', "output", &(f)->a.output, "file", "write the report to FILE, not stdout"), \
-    OPT_CHOICE(0, "fail-on", &(f)->a.fail_on, "close_wait|any|none", \
-               "leaks that make the exit status 23: close_wait (default), any (also open_at_exit), none"), \
+    OPT_CHOICE(0, "fail-on", &(f)->a.fail_on, "close_wait|received|any|none", \
+               "leaks that make the exit status 23: close_wait (default), received (also " \
+               "sockets received through SCM_RIGHTS still held at exit; run lists them), " \
+               "any (every kind listed), none"), \
     OPT_STRING_LIST(0, "suppressions", &(f)->suppressions, "file", \
                     "leave out leaks matching its leak:PATTERN lines (repeatable)"), \
     OPT_STRING(0, "baseline", &(f)->a.baseline, "file", \

@@ -14,6 +14,7 @@ static struct json_object *summary(const struct slt_analysis *a) {
     json_object_object_add(s, "leaks", json_object_new_int64((int64_t)a->new_leaks));
     json_object_object_add(s, "close_wait", json_object_new_int64((int64_t)a->new_close_wait));
     json_object_object_add(s, "open_at_exit", json_object_new_int64((int64_t)a->new_open));
+    json_object_object_add(s, "received", json_object_new_int64((int64_t)a->new_received));
     json_object_object_add(s, "groups", json_object_new_int64((int64_t)a->new_groups));
     json_object_object_add(s, "baselined", json_object_new_int64((int64_t)a->known_leaks));
     json_object_object_add(s, "suppressed", json_object_new_int64((int64_t)a->suppressed));

@@ -24,6 +24,8 @@ static const char *rule_text(const char *kind) {
         return "A socket stayed open after its peer closed (CLOSE_WAIT) until the process exited.";
     if (!strcmp(kind, "open_at_exit"))
         return "A socket was still open when the process exited.";
+    if (!strcmp(kind, "received"))
+        return "A socket received through SCM_RIGHTS was still held when the process exited.";
     return "A socket was leaked.";
 }
 

@@ -26,6 +26,9 @@ static void headline(FILE *out, const struct slt_group *g) {
     else if (!strcmp(g->kind, "open_at_exit"))
         fprintf(out, "%zu %s still open at %s (peer has not closed)", g->n, s,
                 detach ? "detach" : "exit");
+    else if (!strcmp(g->kind, "received"))
+        fprintf(out, "%zu %s received through SCM_RIGHTS and still held at %s", g->n, s,
+                detach ? "detach" : "exit");
     else
         fprintf(out, "%zu %s leaked (%s)", g->n, s, g->kind);
     if (pre_attach(g->leaks[0])) {
@@ -109,6 +112,7 @@ static void summary(FILE *out, const struct slt_analysis *a) {
     fprintf(out, "SUMMARY: sockleak: %zu %s leaked (%zu in CLOSE_WAIT, %zu open at %s",
             a->new_leaks, plural(a->new_leaks, "socket", "sockets"), a->new_close_wait, a->new_open,
             all_detach(a) ? "detach" : "exit");
+    if (a->new_received) fprintf(out, ", %zu received and still held", a->new_received);
     if (a->new_other) fprintf(out, ", %zu other", a->new_other);
     fprintf(out, ") in %zu %s", a->new_groups, plural(a->new_groups, "group", "groups"));
     fprintf(out, " across %zu %s; %ld opened, %ld closed", np, plural(np, "process", "processes"),

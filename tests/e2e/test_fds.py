@@ -178,17 +178,44 @@ class TestScmRights(ShimTestCase):
         self.assertSummary(run.report, received=1)
 
     def test_scm_rights_received_socket_has_origin_received(self):
-        """report_received=1: the received socket is reported with origin
-        received and the stack that received it."""
+        """report_received=1: the received socket is reported as kind
+        received, with origin received and the stack that received it."""
         run = self.run_shim([prog("scm_rights")], options={"report_received": 1})
         self.assertEqual(run.returncode, 0, run.describe())
         fds = run.json_lines()[0]
         rep = run.report
         self.assertEqual(len(rep.leaks), 1, rep.describe())
-        self.assertLeakFields(rep.leaks[0], kind="open_at_exit", origin="received",
+        self.assertLeakFields(rep.leaks[0], kind="received", origin="received",
                               family="inet", type="dgram", fd=fds["received_fd"],
                               fds=[fds["received_fd"]])
         self.assertFrame(rep.leaks[0], "receive_fd", "scm_rights.c")
+        self.assertSummary(rep, received=0, received_reported=1, leaks=1)
+
+    def test_scm_rights_report_received_lists_it_without_report_open(self):
+        """Default options but report_received=1: the received socket held
+        at exit is listed (kind received); the other still-open sockets
+        stay counted only."""
+        run = self.run_shim([prog("scm_rights")], options={"report_received": 1,
+                                                           "report_open": 0})
+        self.assertEqual(run.returncode, 0, run.describe())
+        fds = run.json_lines()[0]
+        rep = run.report
+        self.assertEqual([(e["kind"], e["fd"]) for e in rep.leaks],
+                         [("received", fds["received_fd"])], rep.describe())
+
+    def test_scm_rights_fail_on_received_sets_the_exit_status(self):
+        """exitcode=23:fail_on=received: the program keeps a received socket,
+        so it exits 23 (and the socket is listed without report_received);
+        with the default fail_on it exits 0."""
+        opts = {"report_open": 0, "exitcode": 23}
+        failing = self.run_shim([prog("scm_rights")], options=dict(opts, fail_on="received"))
+        self.assertEqual(failing.returncode, 23, failing.describe())
+        self.assertEqual([e["kind"] for e in failing.report.leaks], ["received"],
+                         failing.report.describe())
+        passing = self.run_shim([prog("scm_rights")], options=opts)
+        self.assertEqual(passing.returncode, 0, passing.describe())
+        self.assertNoLeaks(passing.report)
+        self.assertSummary(passing.report, received=1)
 
 
 if __name__ == "__main__":

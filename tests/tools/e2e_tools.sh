@@ -54,6 +54,23 @@ check "run: a CLOSE_WAIT younger than grace_ms at exit is closing, not a leak" 0
 $SL run --report-open --fail-on any -- $P/prog_listen >$T/listen2.txt 2>&1
 check "run: --fail-on any fails on open_at_exit" 23 $? $T/listen2.txt "open at exit"
 
+# --- run: sockets received through SCM_RIGHTS (a worker handed a connection)
+$SL run -- $P/prog_received >$T/recv0.txt 2>&1
+check "run: a received socket held at exit is not a failure by default" 0 $? \
+    $T/recv0.txt "^SUMMARY: sockleak: 0 sockets leaked"
+$SL run --fail-on received -- $P/prog_received >$T/recv1.txt 2>&1
+check "run: --fail-on received fails on a received socket held at exit" 23 $? $T/recv1.txt \
+    "1 socket received through SCM_RIGHTS and still held at exit from take_handed_connection (prog_received.c:[0-9]*) <- main, created at:" \
+    $T/recv1.txt "^SUMMARY: sockleak: 1 socket leaked (0 in CLOSE_WAIT, 0 open at exit, 1 received and still held)"
+$SL run --fail-on received -- $P/prog_received close >$T/recv2.txt 2>&1
+check "run: --fail-on received passes when the received socket is closed" 0 $? \
+    $T/recv2.txt "^SUMMARY: sockleak: 0 sockets leaked"
+$SL run --report-received -- $P/prog_received >$T/recv3.txt 2>&1
+check "run: --report-received lists it without failing" 0 $? $T/recv3.txt \
+    "1 socket received through SCM_RIGHTS and still held at exit from take_handed_connection"
+$SL run $HELD --fail-on received -- $P/prog_leaky 1 >$T/recv4.txt 2>&1
+check "run: --fail-on received still fails on close_wait" 23 $? $T/recv4.txt "1 socket leaked in CLOSE_WAIT"
+
 # --- run: a fork + exec tree, merged
 $SL run $HELD --format json -o $T/tree.jsonl -- $P/prog_tree $P/prog_leaky >$T/tree.out 2>&1
 st=$?
