@@ -7,6 +7,7 @@ reset or close just before the shutdown, and clients that connect during
 it. Every process must report zero leak events of any kind (live or exit)
 and exit with the same status as without the shim; the time from the
 signal to the exit is printed with and without the shim."""
+import ctypes
 import os
 import shutil
 import signal
@@ -136,10 +137,12 @@ class Load:
         self.idle = []
 
 
-def wait_port(port, proc, timeout=30):
+def wait_port(port, proc, timeout=30, alive=True):
+    """Wait until port accepts; proc must stay alive meanwhile (unless a
+    launcher that has exited: alive=False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if alive and proc.poll() is not None:
             raise AssertionError("%s exited early with %s" % (proc.args, proc.returncode))
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -220,10 +223,12 @@ class ServerTestCase(ShimTestCase):
 
 @unittest.skipUnless(shutil.which("nginx"), "nginx is not installed (nginx-light)")
 class TestNginx(ServerTestCase):
-    def launch(self, port, preload):
+    daemon = False
+
+    def write_conf(self, port):
         conf = os.path.join(self.tmp, "nginx.conf")
         with open(conf, "w") as f:
-            f.write("""daemon off;
+            f.write("""daemon %(daemon)s;
 master_process on;
 worker_processes 2;
 user root;
@@ -243,7 +248,11 @@ http {
         location / { return 200 "ok\\n"; }
     }
 }
-""" % {"d": self.tmp, "port": port})
+""" % {"d": self.tmp, "port": port, "daemon": "on" if self.daemon else "off"})
+        return conf
+
+    def launch(self, port, preload):
+        conf = self.write_conf(port)
         return self.start([shutil.which("nginx"), "-p", self.tmp, "-c", conf, "-e",
                            os.path.join(self.tmp, "error.log")], preload=preload,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -265,6 +274,114 @@ http {
         t0 = time.monotonic()
         proc.send_signal(self.sig)
         return t0
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper(on):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+@unittest.skipUnless(shutil.which("nginx"), "nginx is not installed (nginx-light)")
+class TestNginxDaemon(TestNginx):
+    """nginx as it runs by default (daemon on): the launcher forks the
+    master and exits at once; the master forks 2 workers. This test process
+    is a child subreaper meanwhile, so the master (and the shim's watcher
+    processes) are reparented to it and the master's exit status is read
+    with waitpid, as an init system would."""
+
+    daemon = True
+
+    def setUp(self):
+        super().setUp()
+        set_child_subreaper(True)
+        self.addCleanup(set_child_subreaper, False)
+        self.addCleanup(self.reap_orphans, 0)
+
+    def reap_orphans(self, wait_s):
+        """Reap the processes reparented to us (watchers exit with their
+        program); wait up to wait_s for the last ones."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.02)
+
+    def one_run(self, preload):
+        port = free_port()
+        launcher = self.launch(port, preload)
+        launcher.wait(30)
+        pid_file = os.path.join(self.tmp, "nginx.pid")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(pid_file) as f:
+            master = int(f.read())
+        wait_port(port, launcher, alive=False)
+        load = Load(port, self.proto, self.silent_idle)
+        try:
+            load.start_idle(IDLE)
+            load.closers(CLOSERS)
+            load.last_moment(LAST_MOMENT)
+            load.start_during()
+            t0 = time.monotonic()
+            os.kill(master, self.sig)
+            deadline = t0 + 30
+            while True:
+                pid, status = os.waitpid(master, os.WNOHANG)
+                if pid == master:
+                    break
+                if time.monotonic() > deadline:
+                    os.kill(master, signal.SIGKILL)
+                    os.waitpid(master, 0)
+                    self.fail("the nginx master did not exit within 30 s of the shutdown")
+                time.sleep(0.001)
+            elapsed_ms = (time.monotonic() - t0) * 1000
+        finally:
+            load.close()
+        self.reap_orphans(2)
+        self.last_run = DaemonRun(launcher, master, os.waitstatus_to_exitcode(status))
+        return self.last_run, elapsed_ms
+
+    def check_daemon(self, scenario):
+        reports = self.check_server("nginx-daemon", scenario)
+        self.assertGreaterEqual(len(reports), 4, "launcher, master and 2 workers")
+        self.assertIn(self.last_run.launcher.pid, reports)
+        self.assertIn(self.last_run.master, reports)
+
+    def test_nginx_daemon_graceful_sigquit_reports_nothing(self):
+        """nginx daemon on (launcher, master + 2 workers), SIGQUIT to the
+        master from the pid file: no leak events in any process."""
+        self.sig = signal.SIGQUIT
+        self.silent_idle = False
+        self.check_daemon("sigquit")
+
+    def test_nginx_daemon_fast_sigterm_reports_nothing(self):
+        """nginx daemon on, SIGTERM to the master: no leak events."""
+        self.sig = signal.SIGTERM
+        self.check_daemon("sigterm")
+
+    test_nginx_graceful_sigquit_reports_nothing = None
+    test_nginx_fast_sigterm_reports_nothing = None
+
+
+class DaemonRun:
+    """What a daemonizing server's run gives: the launcher's exit status and
+    the master's, compared with and without the shim."""
+
+    def __init__(self, launcher, master, master_status):
+        self.launcher = launcher
+        self.master = master
+        self.pid = launcher.pid
+        self.returncode = (launcher.returncode, master_status)
 
 
 @unittest.skipUnless(shutil.which("redis-server"), "redis-server is not installed")
