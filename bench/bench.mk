@@ -58,6 +58,11 @@ BENCH_TARGETS += bench-attach
 # older build to compare:  make bench-exit EXIT_BENCH_BEFORE=/path/libsockleak.so
 EXIT_BENCH := $(BUILD)/bench/exit_bench
 
+# it also times one sock_diag dump (shim/sockdiag.c, libmnl)
+$(EXIT_BENCH): bench/exit_bench.c shim/sockdiag.c shim/sockdiag.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -Ishim -o $@ bench/exit_bench.c shim/sockdiag.c $(MNL_LIBS)
+
 all: $(EXIT_BENCH)
 
 bench-exit: $(EXIT_BENCH) $(LIB) $(WATCHER)

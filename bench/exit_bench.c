@@ -12,18 +12,29 @@
  * async-signal-safe path): without the shim and with each library given
  * (e.g. an older build and this one), interleaved, medians. Default options
  * (the watcher runs; its stop is part of the exit). After each run both
- * ends reset, so no TIME_WAIT piles up between runs. */
+ * ends reset, so no TIME_WAIT piles up between runs.
+ *
+ * Then, for the design's sake, what each way of asking the kernel about
+ * 10,000 connections costs (on the harness's own ends, while the holder
+ * keeps the other ends): fstat + TCP_INFO per fd (the old exit path), one
+ * poll() over all (the exit path now), one sock_diag TCP dump of every
+ * state (both families, with and without tcp_info). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sockdiag.h"
 
 #define MAX_LIBS 4
 #define DEFAULT_RUNS 7
@@ -104,6 +115,8 @@ static void read_all(int fd, void *buf, size_t n)
 /* One run: ms from the exit command to the holder reaped; *cpu: the
  * holder's CPU time from the command to its end (its exit path, the shim's
  * report and the kernel closing its sockets). */
+static void (*while_held)(const int *fds, int n);
+
 static double one_run(const char *self, const char *lib, int n, int quick, double *cpu)
 {
     int to[2], from[2];
@@ -139,6 +152,8 @@ static double one_run(const char *self, const char *lib, int n, int quick, doubl
     }
     char c;
     read_all(from[0], &c, 1);
+    if (while_held != NULL)
+        while_held(fds, n);
     usleep(200 * 1000);     /* let the accepts' side work (the watcher) settle */
     double t0 = wall_ms();
     if (write(to[1], "x", 1) != 1)
@@ -166,6 +181,83 @@ static double one_run(const char *self, const char *lib, int n, int quick, doubl
     close(to[1]);
     close(from[0]);
     return ms;
+}
+
+static void fd_questions(const int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        struct tcp_info ti;
+        socklen_t len = sizeof(ti);
+        fstat(fds[i], &st);
+        getsockopt(fds[i], IPPROTO_TCP, TCP_INFO, &ti, &len);
+    }
+}
+
+static void one_poll(const int *fds, int n)
+{
+    struct pollfd *p = calloc((size_t)n, sizeof(*p));
+    for (int i = 0; i < n; i++) {
+        p[i].fd = fds[i];
+        p[i].events = POLLIN | POLLOUT | POLLRDHUP;
+    }
+    if (poll(p, (nfds_t)n, 0) < 0)
+        die("poll");
+    free(p);
+}
+
+static size_t dumped;
+
+static void one_dump(const int *fds, int n)
+{
+    static struct sl_diag *d;
+    static struct sl_diag_list l;
+    (void)fds, (void)n;
+    if (d == NULL && (d = sl_diag_open()) == NULL)
+        die("sock_diag");
+    if (sl_diag_list_tcp(d, ~0u & ~(1u << TCP_TIME_WAIT | 1u << TCP_SYN_RECV), &l) != 0)
+        die("sock_diag dump");
+    dumped = l.n;
+}
+
+/* TCP sockets a dump walks past: allocated ones and TIME_WAIT. */
+static long tcp_walked(void)
+{
+    long inuse, orphan, tw, alloc;
+    char line[256];
+    FILE *f = fopen("/proc/net/sockstat", "r");
+    long r = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "TCP: inuse %ld orphan %ld tw %ld alloc %ld", &inuse, &orphan, &tw,
+                   &alloc) == 4)
+            r = alloc + tw;
+    if (f)
+        fclose(f);
+    return r;
+}
+
+#define NQ 3
+static const struct {
+    const char *name;
+    void (*fn)(const int *fds, int n);
+} questions[NQ] = {
+    { "fstat + TCP_INFO per fd (old exit path)", fd_questions },
+    { "one poll() over all (exit path now)", one_poll },
+    { "one sock_diag TCP dump, tcp_info (2 families)", one_dump },
+};
+static double question_ms[NQ][64];
+static int question_runs;
+static long walked;
+
+static void time_questions(const int *fds, int n)
+{
+    for (int q = 0; q < NQ; q++) {
+        double t = wall_ms();
+        questions[q].fn(fds, n);
+        question_ms[q][question_runs] = wall_ms() - t;
+    }
+    question_runs++;
+    walked = tcp_walked();
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -228,6 +320,19 @@ int main(int argc, char **argv)
         }
         printf("\n");
         fflush(stdout);
+    }
+    int n = sizes[sizeof(sizes) / sizeof(sizes[0]) - 1];
+    double cpu;
+    while_held = time_questions;
+    for (int r = 0; r < runs && r < 64; r++)
+        one_run(self, NULL, n, 0, &cpu);
+    printf("\nasking the kernel about %d connections (the dump returns %zu sockets and walks\n"
+           "past %ld: /proc/net/sockstat's TCP alloc + tw), median ms and us per connection:\n",
+           n, dumped, walked);
+    for (int q = 0; q < NQ; q++) {
+        qsort(question_ms[q], (size_t)question_runs, sizeof(double), cmp_double);
+        double m = question_ms[q][question_runs / 2];
+        printf("  %-48s %8.1f ms %6.2f us\n", questions[q].name, m, m * 1000 / n);
     }
     return 0;
 }
