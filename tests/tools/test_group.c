@@ -95,6 +95,12 @@ static void test_group_fail_on(void **state) {
     assert_false(slt_kind_fails("close_wait", "open_at_exit"));
     assert_true(slt_kind_fails("any", "open_at_exit"));
     assert_false(slt_kind_fails("none", "close_wait"));
+    /* received: close_wait and received sockets held at exit, not open_at_exit */
+    assert_true(slt_kind_fails("received", "received"));
+    assert_true(slt_kind_fails("received", "close_wait"));
+    assert_false(slt_kind_fails("received", "open_at_exit"));
+    assert_false(slt_kind_fails("close_wait", "received"));
+    assert_true(slt_kind_fails("any", "received"));
 }
 
 int main(void) {

@@ -576,6 +576,56 @@ static void test_report_text_nothing_leaked(void **state)
     free(text);
 }
 
+/* A received socket held at exit (kind received) is its own group after
+ * the leaks, counted in the summary's received_reported and in leaks. */
+static void test_report_received_kind(void **state)
+{
+    struct sl_leak leaks[2];
+    struct sl_summary sum = { .pid = PID, .opened = 4, .closed = 2 };
+    json_object *objs[4];
+    char *lines[64];
+    (void)state;
+
+    leaks[0] = tcp_leak(SL_KIND_RECEIVED, 8, &admin);
+    leaks[0].origin = SL_ORIGIN_RECEIVED;
+    leaks[1] = tcp_leak(SL_KIND_CLOSE_WAIT, 5, &db);
+    free(new_output());
+    sl_report_exit(leaks, 2, &sum);
+    char *text = new_output();
+    int nl = split_lines(text, lines, 64);
+    char want[256];
+    snprintf(want, sizeof(want), "==%d== sockleak: 1 socket received through SCM_RIGHTS and "
+             "still held at exit from listen_admin (" THIS_FILE ":%d), created at:", PID,
+             admin.line);
+    int found = 0;
+    for (int i = 0; i < nl; i++)
+        found += strcmp(lines[i], want) == 0;
+    assert_int_equal(found, 1);
+    assert_string_equal(lines[nl - 1], "SUMMARY: sockleak: 2 sockets leaked (1 in CLOSE_WAIT, "
+                        "0 open at exit, 1 received and still held) in 2 groups; 4 opened, "
+                        "2 closed.");
+    free(text);
+
+    sl_opts.format = SL_FORMAT_JSON;
+    struct sl_summary sum2 = { .pid = PID, .opened = 4, .closed = 2 };
+    leaks[0] = tcp_leak(SL_KIND_RECEIVED, 8, &admin);
+    leaks[0].origin = SL_ORIGIN_RECEIVED;
+    leaks[1] = tcp_leak(SL_KIND_CLOSE_WAIT, 5, &db);
+    sl_report_exit(leaks, 2, &sum2);
+    text = new_output();
+    int nobj = parse_lines(text, objs, 4);
+    assert_int_equal(nobj, 3);
+    assert_string_equal(str_field(objs[0], "kind"), "close_wait");
+    assert_string_equal(str_field(objs[1], "kind"), "received");
+    assert_string_equal(str_field(objs[1], "origin"), "received");
+    assert_int_equal(int_field(objs[2], "received_reported"), 1);
+    assert_int_equal(int_field(objs[2], "close_wait"), 1);
+    assert_int_equal(int_field(objs[2], "open_at_exit"), 0);
+    assert_int_equal(int_field(objs[2], "leaks"), 2);
+    put_all(objs, nobj);
+    free(text);
+}
+
 /* Text and JSON over the same leaks agree: the same groups in the same
  * order with the same sizes, and the same summary counts. */
 static void test_report_text_and_json_agree(void **state)
@@ -657,6 +707,7 @@ int main(void)
         cmocka_unit_test_setup(test_report_text_headline_omitting_summary, reset_opts),
         cmocka_unit_test_setup(test_report_text_max_sockets_zero_lists_all, reset_opts),
         cmocka_unit_test_setup(test_report_text_nothing_leaked, reset_opts),
+        cmocka_unit_test_setup(test_report_received_kind, reset_opts),
         cmocka_unit_test_setup(test_report_text_and_json_agree, reset_opts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
