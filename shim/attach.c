@@ -383,19 +383,13 @@ static void *attach_dlopen(const char *file, int mode)
 
 /* ---- libunwind's pipe ---- */
 
-/* Only the pipe our own unwinder asks for goes into the shim's fd zone
- * (ownfd.h), as with the preloaded hooks; the program's are its own. */
+/* Only the pipe our own unwinder asks for is none at all (ownfd.h), as with
+ * the preloaded hooks; the program's are its own. */
 static int attach_pipe2(int fds[2], int flags)
 {
     if (sl_unwinding)
         return sl_unwind_pipe2(fds, flags);
     return ((int (*)(int *, int))real_pipe2)(fds, flags);
-}
-
-/* Closed at detach; libunwind makes a new one when it next needs it. */
-static void unwind_pipe_close(void)
-{
-    sl_unwind_pipe_drop();
 }
 
 /* ---- re-checks ---- */
@@ -485,7 +479,6 @@ static void fork_child(void)
     unpatch_all();
     sl_runtime_forget();
     sl_out_close();
-    unwind_pipe_close();
 }
 
 /* ---- entry points ---- */
@@ -581,7 +574,6 @@ SL_EXPORT int sl_detach(void)
         unpatch_all();
         sl_runtime_detach();
         sl_out_close();
-        unwind_pipe_close();
     }
     pthread_mutex_unlock(&lock);
     errno = saved;

@@ -253,6 +253,7 @@ SL_EXPORT int shutdown(int fd, int how)
 static int close_common(int (*real)(int), int fd)
 {
     if (sl_private_is(fd)) {
+
         errno = EBADF;
         return -1;
     }
@@ -264,8 +265,6 @@ static int close_common(int (*real)(int), int fd)
 
 SL_EXPORT int close(int fd)
 {
-    if (FROM_OUR_UNWIND())
-        return sl_unwind_close(fd);
     return close_common(SL_REAL(close), fd);
 }
 
@@ -352,9 +351,12 @@ static int dup_onto(int (*real)(int, int, int), int (*real2)(int, int),
                     int oldfd, int newfd, int flags)
 {
     int saved = errno;
-    sl_zone_vacate(newfd);      /* the program may have our number */
+    int held = sl_zone_dup_begin(newfd);    /* the program may have our number */
     errno = saved;
     int rc = real ? real(oldfd, newfd, flags) : real2(oldfd, newfd);
+    saved = errno;
+    sl_zone_dup_end(held);
+    errno = saved;
     if (rc >= 0) {
         saved = errno;
         sl_on_dup_onto(oldfd, newfd);
@@ -382,17 +384,17 @@ SL_EXPORT int dup3(int oldfd, int newfd, int flags)
  * a pointer-sized value, and so do we. */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-        int saved = errno;
-        sl_zone_vacate((int)(intptr_t)arg);
-        errno = saved;
-    }
+    if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+        return real(fd, cmd, arg);
+    int saved = errno;
+    int held = sl_zone_dup_begin((int)(intptr_t)arg);
+    errno = saved;
     int rc = real(fd, cmd, arg);
-    if (rc >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-        int saved = errno;
+    saved = errno;
+    sl_zone_dup_end(held);
+    if (rc >= 0)
         sl_on_dup(fd, rc);
-        errno = saved;
-    }
+    errno = saved;
     return rc;
 }
 
@@ -440,10 +442,67 @@ static int rlimit_real(void *arg)
 
 static int rlimit_hook(struct rlimit_call *c)
 {
-    if (c->res != RLIMIT_NOFILE || c->new_limit == NULL ||
-        (c->pid != 0 && c->pid != getpid()))
+    if (c->res != RLIMIT_NOFILE || (c->pid != 0 && c->pid != getpid()))
         return rlimit_real(c);
-    return sl_zone_setrlimit(rlimit_real, c);
+    if (c->new_limit != NULL)
+        return sl_zone_setrlimit(rlimit_real, c);
+    /* Only reading it: never while the shim has raised it for a moment. */
+    sl_zone_call_begin();
+    int rc = rlimit_real(c);
+    int saved = errno;
+    sl_zone_call_end();
+    errno = saved;
+    return rc;
+}
+
+/* Reading RLIMIT_NOFILE: never while the shim has it raised for a moment
+ * (ownfd.h). */
+SL_EXPORT int getrlimit(__rlimit_resource_t res, struct rlimit *rl)
+{
+    if (res != RLIMIT_NOFILE)
+        return SL_REAL(getrlimit)(res, rl);
+    sl_zone_call_begin();
+    int rc = SL_REAL(getrlimit)(res, rl);
+    int saved = errno;
+    sl_zone_call_end();
+    errno = saved;
+    return rc;
+}
+
+SL_EXPORT int getrlimit64(__rlimit_resource_t res, struct rlimit64 *rl)
+{
+    if (res != RLIMIT_NOFILE)
+        return SL_REAL(getrlimit64)(res, rl);
+    sl_zone_call_begin();
+    int rc = SL_REAL(getrlimit64)(res, rl);
+    int saved = errno;
+    sl_zone_call_end();
+    errno = saved;
+    return rc;
+}
+
+/* sysconf(_SC_OPEN_MAX) and getdtablesize() read the soft limit inside
+ * glibc (not through getrlimit). */
+SL_EXPORT long sysconf(int name)
+{
+    if (name != _SC_OPEN_MAX)
+        return SL_REAL(sysconf)(name);
+    sl_zone_call_begin();
+    long rc = SL_REAL(sysconf)(name);
+    int saved = errno;
+    sl_zone_call_end();
+    errno = saved;
+    return rc;
+}
+
+SL_EXPORT int getdtablesize(void)
+{
+    sl_zone_call_begin();
+    int rc = SL_REAL(getdtablesize)();
+    int saved = errno;
+    sl_zone_call_end();
+    errno = saved;
+    return rc;
 }
 
 SL_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
@@ -531,6 +590,9 @@ SL_EXPORT long syscall(long number, ...)
     long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
     long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
     va_end(ap);
+    /* libunwind's memory check (ownfd.h) */
+    if (number == SYS_write && FROM_OUR_UNWIND())
+        return sl_unwind_validate((const void *)a2);
     int saved = errno;
     switch (number) {
     case SYS_close:
@@ -550,18 +612,23 @@ SL_EXPORT long syscall(long number, ...)
         errno = saved;
         return sl_zone_close_range((unsigned)a1, (unsigned)a2, (int)a3);
     case SYS_dup2:
-    case SYS_dup3:
-        sl_zone_vacate((int)a2);          /* the program may have our number */
-        break;
+    case SYS_dup3: {
+        int held = sl_zone_dup_begin((int)a2);  /* the program may have our number */
+        errno = saved;
+        long rc = SL_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
+        saved = errno;
+        sl_zone_dup_end(held);
+        if (rc >= 0)
+            sl_on_dup_onto((int)a1, (int)a2);
+        errno = saved;
+        return rc;
+    }
     }
     errno = saved;
     long rc = SL_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
-    if (rc >= 0 && (number == SYS_dup || number == SYS_dup2 || number == SYS_dup3)) {
+    if (rc >= 0 && number == SYS_dup) {
         saved = errno;
-        if (number == SYS_dup)
-            sl_on_dup((int)a1, (int)rc);
-        else
-            sl_on_dup_onto((int)a1, (int)a2);
+        sl_on_dup((int)a1, (int)rc);
         errno = saved;
     }
     return rc;

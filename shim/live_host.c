@@ -77,7 +77,7 @@ static int tcp_inet(const struct sl_sock *s)
  * number, or -1 (fd closed) when that fails. */
 static int adopt(int fd, int *slot)
 {
-    if (fd < 0 || (*slot = sl_private_adopt(fd, SL_OWN_MOVE)) < 0)
+    if (fd < 0 || (*slot = sl_private_adopt(fd)) < 0)
         return -1;
     return sl_private_fd(*slot);
 }
@@ -86,6 +86,7 @@ static int adopt(int fd, int *slot)
 
 static struct sl_live_shared *make_region(void)
 {
+    sl_zone_make_begin();       /* fd's number is ours until adopted */
     int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot;
     void *p = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)SL_LIVE_REGION_BYTES) == 0)
@@ -94,9 +95,12 @@ static struct sl_live_shared *make_region(void)
     if (p == MAP_FAILED) {
         if (fd >= 0)
             SL_REAL(close)(fd);
+        sl_zone_make_end();
         return NULL;
     }
-    if (adopt(fd, &slot) < 0) {
+    int placed = adopt(fd, &slot);
+    sl_zone_make_end();
+    if (placed < 0) {
         munmap(p, SL_LIVE_REGION_BYTES);
         return NULL;
     }
@@ -113,7 +117,8 @@ static struct sl_live_shared *make_region(void)
  * new memfd replaces the mapping in place (one mremap), for a new watcher. */
 static int remake_region_fd(struct sl_live_shared *r)
 {
-    int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot;
+    sl_zone_make_begin();       /* fd's number is ours until adopted */
+    int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot, rc = -1;
     uint32_t max = __atomic_load_n(&r->max_id, __ATOMIC_ACQUIRE);
     void *p = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)SL_LIVE_REGION_BYTES) == 0)
@@ -122,19 +127,24 @@ static int remake_region_fd(struct sl_live_shared *r)
     if (p == MAP_FAILED) {
         if (fd >= 0)
             SL_REAL(close)(fd);
-        return -1;
+        goto out;
     }
     memcpy(p, r, sizeof(*r) + (size_t)max * sizeof(r->socks[0]));
     sl_private_close(region_slot);      /* a lost number: only the slot is freed */
     region_slot = -1;
     if (mremap(p, SL_LIVE_REGION_BYTES, SL_LIVE_REGION_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED,
-               r) == MAP_FAILED || adopt(fd, &slot) < 0) {
+               r) == MAP_FAILED) {
         munmap(p, SL_LIVE_REGION_BYTES);
         SL_REAL(close)(fd);
-        return -1;
+        goto out;
     }
-    region_slot = slot;
-    return 0;
+    if (adopt(fd, &slot) >= 0) {
+        region_slot = slot;
+        rc = 0;
+    }
+out:
+    sl_zone_make_end();
+    return rc;
 }
 
 /* The region, made by the first caller (others see NULL until it is). */
@@ -196,9 +206,11 @@ struct spawn {
     char *stack2;
 };
 
+/* The kernel's, never the shim's own syscall() hook (its guards would run
+ * in the child, on the program's memory). */
 static long raw(long nr, long a, long b, long c)
 {
-    return syscall(nr, a, b, c);
+    return SL_REAL(syscall)(nr, a, b, c);
 }
 
 /* Runs in the grandchild between clone and execve, on memory it shares
@@ -236,7 +248,7 @@ static int exec_watcher(void *arg)
             raw(SYS_close, null, 0, 0);   /* not left where SL_LIVE_FD_REPORT goes */
     }
     if (exe >= 0)
-        syscall(SYS_execveat, exe, "", sp->argv, sp->envp, AT_EMPTY_PATH);
+        SL_REAL(syscall)(SYS_execveat, exe, "", sp->argv, sp->envp, AT_EMPTY_PATH);
     else
         raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
     raw(SYS_exit_group, 127, 0, 0);
@@ -254,27 +266,42 @@ static int detach_watcher(void *arg)
 
 static int spawn_watcher(struct sl_live_shared *r)
 {
-    int ep = sl_private_fd(epoll_slot), wake = sl_private_fd(wake_slot);
-    int pipefd[2];
-    int exec_fd = sl_private_fd(exec_slot);
-    if ((watcher_path[0] == '\0' && exec_fd < 0) || ep < 0 || wake < 0 || sl_stack_fd() < 0 ||
-        pipe2(pipefd, O_CLOEXEC) != 0)
+    int pipefd[2], read_slot = -1;
+    (void)r;
+    if ((watcher_path[0] == '\0' && sl_private_fd(exec_slot) < 0) ||
+        sl_private_fd(epoll_slot) < 0 || sl_private_fd(wake_slot) < 0 || sl_stack_fd() < 0)
         return -1;
-    if (adopt(pipefd[1], &alive_slot) < 0) {
-        SL_REAL(close)(pipefd[0]);
+    sl_zone_make_begin();       /* the pipe's numbers are ours until adopted */
+    int made = pipe2(pipefd, O_CLOEXEC) == 0;
+    if (made && adopt(pipefd[0], &read_slot) < 0) {
+        SL_REAL(close)(pipefd[1]);
+        made = 0;
+    }
+    if (made && adopt(pipefd[1], &alive_slot) < 0)
+        made = 0;
+    sl_zone_make_end();
+    if (!made) {
+        sl_private_close(read_slot);
         return -1;
     }
+    /* Every fd the child gets, pinned at its number until the clone has
+     * copied the table (a move of one meanwhile would hand it another). */
+    int pinned[] = { region_slot, sl_stack_slot(), epoll_slot, wake_slot, read_slot,
+                     exec_slot, sl_out_fixed_slot() };
+    int fds[7];
+    for (int i = 0; i < 7; i++)
+        fds[i] = sl_private_pin(pinned[i]);
     struct spawn sp = {
-        .fds = { sl_private_fd(region_slot), sl_stack_fd(), ep, wake, pipefd[0] },
-        .report_fd = sl_out_fixed_fd(),
-        .exec_fd = exec_fd,
-        .argv = { exec_fd >= 0 ? (char *)"sockleak-watcher" : watcher_path, NULL },
+        .fds = { fds[0], fds[1], fds[2], fds[3], fds[4] },
+        .report_fd = fds[6],
+        .exec_fd = fds[5],
+        .argv = { fds[5] >= 0 ? (char *)"sockleak-watcher" : watcher_path, NULL },
     };
-    (void)r;
     char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     int rc = -1;
-    if (stacks != MAP_FAILED && sp.fds[0] >= 0) {
+    if (stacks != MAP_FAILED && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 && fds[3] >= 0 &&
+        fds[4] >= 0) {
         sigset_t all, old;
         sp.stack2 = stacks + SPAWN_STACK;
         /* No handler of the program may run on these borrowed stacks. */
@@ -288,12 +315,15 @@ static int spawn_watcher(struct sl_live_shared *r)
             rc = 0;
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        munmap(stacks, 2 * SPAWN_STACK);
     }
-    SL_REAL(close)(pipefd[0]);
+    if (stacks != MAP_FAILED)
+        munmap(stacks, 2 * SPAWN_STACK);
+    for (int i = 0; i < 7; i++)
+        if (fds[i] >= 0)
+            sl_private_unpin(pinned[i]);
+    sl_private_close(read_slot);
     return rc;
 }
-
 
 static int fds_lost(void)
 {
@@ -337,8 +367,11 @@ static const char *launch(struct sl_live_shared *r, int again)
             return "cannot remake its shared memory";
         sl_stack_reshare();
     }
-    if (adopt(epoll_create1(EPOLL_CLOEXEC), &epoll_slot) < 0 ||
-        adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) < 0)
+    sl_zone_make_begin();       /* each new number is ours until adopted */
+    int made = adopt(epoll_create1(EPOLL_CLOEXEC), &epoll_slot) >= 0 &&
+               adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) >= 0;
+    sl_zone_make_end();
+    if (!made)
         return "cannot make its epoll set";
     if (again)
         sl_fd_foreach(0, ~0u, rewatch_cb, r);
@@ -552,7 +585,7 @@ static void adopt_watcher_memfd(void)
     if (found < 0)
         return;
     sl_private_close(exec_slot);
-    exec_slot = sl_private_adopt(found, SL_OWN_MOVE);
+    exec_slot = sl_private_adopt(found);
 }
 
 void sl_watcher_set_options(const char *spec)

@@ -95,9 +95,11 @@ static int choose_dest(void)
         const char *why = NULL;
         snprintf(report_path, sizeof(report_path), "%s.%d", sl_opts.log_path,
                  report_pid ? report_pid : sl_pid());
+        sl_zone_make_begin();       /* fd's number is ours until adopted */
         int fd = open_report(&why);
+        int slot = fd >= 0 ? sl_private_adopt(fd) : -1;
+        sl_zone_make_end();
         if (fd >= 0) {
-            int slot = sl_private_adopt(fd, SL_OWN_MOVE);
             int zfd = sl_private_pin(slot);
             /* The number we opened was the program's to take until moved:
              * check the zone fd is still our file. */
@@ -143,10 +145,14 @@ void sl_out_write(const char *buf, size_t len)
     }
     if (d == DEST_REOPEN) {
         const char *why;
+        sl_zone_make_begin();       /* fd's number is ours until closed */
         int fd = open_report(&why);
         if (fd >= 0) {
             write_all(fd, buf, len);
             SL_REAL(close)(fd);
+        }
+        sl_zone_make_end();
+        if (fd >= 0) {
             errno = saved;
             return;
         }
@@ -157,7 +163,7 @@ void sl_out_write(const char *buf, size_t len)
 
 int sl_out_use_fd(int fd, int move)
 {
-    int slot = move ? sl_private_adopt(fd, SL_OWN_MOVE) : sl_private_register(fd, SL_OWN_MOVE);
+    int slot = move ? sl_private_adopt(fd) : sl_private_register(fd);
     if (slot < 0)
         return -1;
     __atomic_store_n(&fixed_fd, 1, __ATOMIC_RELEASE);
@@ -170,6 +176,12 @@ int sl_out_fixed_fd(void)
 {
     return __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE)
                ? sl_private_fd(__atomic_load_n(&report_slot, __ATOMIC_ACQUIRE)) : -1;
+}
+
+int sl_out_fixed_slot(void)
+{
+    return __atomic_load_n(&fixed_fd, __ATOMIC_ACQUIRE)
+               ? __atomic_load_n(&report_slot, __ATOMIC_ACQUIRE) : -1;
 }
 
 void sl_out_close(void)

@@ -20,6 +20,8 @@ void sl_out_set_pid(int pid);
 int sl_out_use_fd(int fd, int move);
 /* That fd, or -1 when not attached (the watcher process gets it). */
 int sl_out_fixed_fd(void);
+/* Its fd zone slot (ownfd.h), -1 when not attached. */
+int sl_out_fixed_slot(void);
 /* Close that fd and go back to stderr/log_path (detach). */
 void sl_out_close(void);
 

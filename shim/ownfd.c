@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,31 +19,42 @@
 #include "real.h"
 
 #define NSLOTS     16
-#define NSTALE     8
 #define ZONE_SPAN  64          /* how far above the soft limit we may go */
 #define MOVING     (1 << 30)   /* slot state bit: a move waits for pins */
 
 struct slot {
     _Atomic int fd1;           /* fd + 1; 0: free */
     _Atomic int state;         /* pin count | MOVING */
-    int kind;                  /* enum sl_own_kind */
 };
 
 static struct slot slots[NSLOTS];
 static _Atomic int zone_lo = INT_MAX;     /* lowest zone fd: the fast check */
 static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* libunwind's pipe: its two slots, and numbers it had that we closed since
- * (it still remembers them; a program fd may have the number now). */
-static _Atomic int unwind_slot[2] = { -1, -1 };
-static _Atomic int stale[NSTALE] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static uintptr_t unwind_lo, unwind_hi;    /* libunwind's code */
 __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
-/* Threads inside an unwind, and moves of libunwind's pipe waiting for them
- * to leave: libunwind checks its pipe with read() but writes to it with a
- * raw syscall() a moment later, so its pipe must not change number while
- * any thread is between the two. */
-static _Atomic int unwinders, draining;
+
+/* Placements and the program's calls on fd numbers exclude each other.
+ * A placement is everything between making a shim fd (memfd_create, pipe2,
+ * open, ...) or choosing a new number for one, and closing the number it
+ * leaves: the numbers involved are the shim's though the registry does not
+ * say so yet (or any more), and the soft limit may be raised. The calls are
+ * the program's dup2/dup3/F_DUPFD, close_range/closefrom and getrlimit/
+ * prlimit: each announces itself, then looks at the other side (sequentially
+ * consistent: of two racing sides at least one sees the other and waits).
+ * Both sides are a few syscalls long. A thread never waits for itself (a
+ * signal handler that interrupted its own placement or call), and every
+ * wait is bounded, so nothing can hang on a count left behind. */
+static _Atomic int placing, calling;
+static __thread int my_placing __attribute__((tls_model("initial-exec")));
+static __thread int my_calling __attribute__((tls_model("initial-exec")));
+static __thread int my_cancel_state __attribute__((tls_model("initial-exec")));
+#define EXCLUDE_WAIT_NS (500 * 1000000LL)
+
+/* Numbers the shim just left for a dup2/dup3/F_DUPFD of the program's that
+ * has not run yet: no placement may take them meanwhile (-1: free). */
+#define NRESERVED 8
+static _Atomic int reserved[NRESERVED] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 
 /* ---- limits, read and set without our own hooks ---- */
 
@@ -56,13 +68,119 @@ static int set_nofile(const struct rlimit *rl)
     return (int)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, rl, NULL);
 }
 
+/* ---- placements and calls ---- */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Wait (bounded) until *count <= mine. */
+static void wait_below(_Atomic int *count, int mine)
+{
+    int64_t deadline = 0;
+    for (unsigned spins = 0; __atomic_load_n(count, __ATOMIC_SEQ_CST) > mine; spins++) {
+        if ((spins & 63) == 0) {
+            int64_t now = mono_ns();
+            if (deadline == 0)
+                deadline = now + EXCLUDE_WAIT_NS;
+            else if (now > deadline)
+                return;
+        }
+        sched_yield();
+    }
+}
+
+void sl_zone_make_begin(void)
+{
+    if (my_placing++ > 0)
+        return;
+    /* A cancelled thread must not leave the count behind. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &my_cancel_state);
+    __atomic_fetch_add(&placing, 1, __ATOMIC_SEQ_CST);
+    wait_below(&calling, my_calling);
+}
+
+void sl_zone_make_end(void)
+{
+    if (--my_placing > 0)
+        return;
+    __atomic_fetch_sub(&placing, 1, __ATOMIC_SEQ_CST);
+    pthread_setcancelstate(my_cancel_state, NULL);
+}
+
+void sl_zone_call_begin(void)
+{
+    int64_t deadline = 0;
+    for (;;) {
+        __atomic_fetch_add(&calling, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&placing, __ATOMIC_SEQ_CST) <= my_placing)
+            break;
+        if (deadline != 0 && mono_ns() > deadline)
+            break;      /* a count left behind: go on unprotected */
+        __atomic_fetch_sub(&calling, 1, __ATOMIC_SEQ_CST);
+        if (deadline == 0)
+            deadline = mono_ns() + EXCLUDE_WAIT_NS;
+        wait_below(&placing, my_placing);
+    }
+    my_calling++;
+}
+
+void sl_zone_call_end(void)
+{
+    my_calling--;
+    __atomic_fetch_sub(&calling, 1, __ATOMIC_SEQ_CST);
+}
+
 /* ---- placing an fd (zone lock held) ---- */
 
 /* A CLOEXEC duplicate of fd at or above the soft limit when the hard limit
  * has room (the soft limit is raised for the one fcntl, then restored),
  * else at the highest free number below min(soft, SL_ZONE_CEIL). fd stays
  * open. -1 when no number is free. */
+static int place_in(int fd);
+
 static int place(int fd)
+{
+    sl_zone_make_begin();
+    int high = place_in(fd);
+    sl_zone_make_end();
+    return high;
+}
+
+static int is_reserved(int fd)
+{
+    for (int i = 0; i < NRESERVED; i++)
+        if (__atomic_load_n(&reserved[i], __ATOMIC_SEQ_CST) == fd)
+            return 1;
+    return 0;
+}
+
+/* 1 if fd could be reserved (the table has room). */
+static int reserve(int fd)
+{
+    for (int i = 0; i < NRESERVED; i++) {
+        int expected = -1;
+        if (__atomic_compare_exchange_n(&reserved[i], &expected, fd, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return 1;
+    }
+    return 0;
+}
+
+static void unreserve(int fd)
+{
+    for (int i = 0; i < NRESERVED; i++) {
+        int expected = fd;
+        if (__atomic_compare_exchange_n(&reserved[i], &expected, -1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return;
+    }
+}
+
+static int place_in(int fd)
 {
     struct rlimit rl;
     if (get_nofile(&rl) != 0)
@@ -79,10 +197,13 @@ static int place(int fd)
         }
     }
     int top = rl.rlim_cur < SL_ZONE_CEIL ? (int)rl.rlim_cur : SL_ZONE_CEIL;
-    /* F_DUPFD gives the lowest free number >= k: walk k down from the top. */
+    /* F_DUPFD gives the lowest free number >= k: walk k down from the top,
+     * past numbers reserved for a dup2 of the program's about to run. */
     for (int k = top - 1; k > 2 && k >= top - 64; k--) {
+        if (is_reserved(k))
+            continue;
         int high = SL_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, k);
-        if (high >= 0 && high < top)
+        if (high >= 0 && high < top && !is_reserved(high))
             return high;
         if (high >= 0)
             SL_REAL(close)(high);
@@ -103,35 +224,21 @@ static void recompute_lo(void)
     __atomic_store_n(&zone_lo, lo, __ATOMIC_RELEASE);
 }
 
+/* Publish slot i's new fd: zone_lo first, so that no moment exists where
+ * a guard would take the number for the program's (zone lock held). */
+static void set_fd(int i, int fd)
+{
+    if (fd >= 0 && fd < __atomic_load_n(&zone_lo, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&zone_lo, fd, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&slots[i].fd1, fd + 1, __ATOMIC_SEQ_CST);
+}
+
 static int slot_of(int fd)
 {
     for (int i = 0; i < NSLOTS; i++)
         if (__atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) == fd + 1)
             return i;
     return -1;
-}
-
-static void add_stale(int fd)
-{
-    for (int i = 0; i < NSTALE; i++) {
-        int expected = -1;
-        if (__atomic_compare_exchange_n(&stale[i], &expected, fd, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return;
-    }
-    /* Full: forget the oldest guess; libunwind reopens long before. */
-    __atomic_store_n(&stale[0], fd, __ATOMIC_RELEASE);
-}
-
-static int take_stale(int fd)
-{
-    for (int i = 0; i < NSTALE; i++) {
-        int expected = fd;
-        if (fd >= 0 && __atomic_compare_exchange_n(&stale[i], &expected, -1, 0,
-                                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return 1;
-    }
-    return 0;
 }
 
 /* Wait until nobody uses slot i's fd, and keep new users out. */
@@ -147,45 +254,28 @@ static void end_move(int i)
     __atomic_fetch_and(&slots[i].state, ~MOVING, __ATOMIC_ACQ_REL);
 }
 
-static void rehome_one(int i);
-
-/* Give up slot i's number: move the fd (MOVE) or close it (DROP). Zone lock
- * held. libunwind's two pipe ends go together: with only one end closed it
- * would still find its pipe readable and write to the other number. */
+/* Move slot i's fd to another zone number (zone lock held). */
 static void rehome(int i)
-{
-    if (slots[i].kind != SL_OWN_DROP) {
-        rehome_one(i);
-        return;
-    }
-    for (int j = 0; j < NSLOTS; j++)
-        if (slots[j].kind == SL_OWN_DROP && __atomic_load_n(&slots[j].fd1, __ATOMIC_ACQUIRE))
-            rehome_one(j);
-    for (int end = 0; end < 2; end++)
-        __atomic_store_n(&unwind_slot[end], -1, __ATOMIC_RELEASE);
-}
-
-static void rehome_one(int i)
 {
     int fd = __atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) - 1;
     if (fd < 0)
         return;
     begin_move(i);
-    int high = slots[i].kind == SL_OWN_MOVE ? place(fd) : -1;
-    __atomic_store_n(&slots[i].fd1, high + 1, __ATOMIC_RELEASE);
+    sl_zone_make_begin();       /* until the old number is closed */
+    set_fd(i, place(fd));
     SL_REAL(close)(fd);
-    if (slots[i].kind == SL_OWN_DROP)
-        add_stale(fd);
     end_move(i);
     recompute_lo();
+    sl_zone_make_end();
 }
 
 /* ---- the registry ---- */
 
-static int adopt(int fd, enum sl_own_kind kind, int move)
+static int adopt(int fd, int move)
 {
     if (fd < 0)
         return -1;
+    sl_zone_make_begin();       /* until fd's number is closed */
     pthread_mutex_lock(&zone_lock);
     int high = move ? place(fd) : fd, slot = -1;
     if (move)
@@ -194,9 +284,8 @@ static int adopt(int fd, enum sl_own_kind kind, int move)
         /* (all writers of a slot hold the zone lock) */
         if (__atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) != 0)
             continue;
-        slots[i].kind = kind;
         __atomic_store_n(&slots[i].state, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&slots[i].fd1, high + 1, __ATOMIC_RELEASE);
+        set_fd(i, high);
         slot = i;
     }
     if (slot < 0 && high >= 0) {
@@ -205,17 +294,18 @@ static int adopt(int fd, enum sl_own_kind kind, int move)
     }
     recompute_lo();
     pthread_mutex_unlock(&zone_lock);
+    sl_zone_make_end();
     return slot;
 }
 
-int sl_private_adopt(int fd, enum sl_own_kind kind)
+int sl_private_adopt(int fd)
 {
-    return adopt(fd, kind, 1);
+    return adopt(fd, 1);
 }
 
-int sl_private_register(int fd, enum sl_own_kind kind)
+int sl_private_register(int fd)
 {
-    return adopt(fd, kind, 0);
+    return adopt(fd, 0);
 }
 
 int sl_private_fd(int slot)
@@ -256,6 +346,9 @@ static void release_slot(int slot, int do_close)
 {
     if (slot < 0 || slot >= NSLOTS)
         return;
+    /* A placement: between leaving the registry and the close, the number
+     * is still ours, though no guard would say so. */
+    sl_zone_make_begin();
     pthread_mutex_lock(&zone_lock);
     begin_move(slot);
     int fd = __atomic_exchange_n(&slots[slot].fd1, 0, __ATOMIC_ACQ_REL) - 1;
@@ -264,6 +357,7 @@ static void release_slot(int slot, int do_close)
     end_move(slot);
     recompute_lo();
     pthread_mutex_unlock(&zone_lock);
+    sl_zone_make_end();
 }
 
 void sl_private_close(int slot)
@@ -283,71 +377,67 @@ int sl_private_is(int fd)
     return slot_of(fd) >= 0;
 }
 
-/* ---- unwinds and moves of libunwind's pipe ---- */
-
-int sl_unwind_enter(void)
-{
-    for (int i = 0; i < 2000; i++) {
-        if (!__atomic_load_n(&draining, __ATOMIC_SEQ_CST)) {
-            __atomic_fetch_add(&unwinders, 1, __ATOMIC_SEQ_CST);
-            if (!__atomic_load_n(&draining, __ATOMIC_SEQ_CST))
-                return 1;
-            __atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
-        }
-        struct timespec ts = { 0, 50 * 1000 };
-        nanosleep(&ts, NULL);
-    }
-    return 0;   /* a move that never ends (it interrupted us): no stack */
-}
-
-void sl_unwind_leave(void)
-{
-    __atomic_fetch_sub(&unwinders, 1, __ATOMIC_SEQ_CST);
-}
-
-/* Keep new unwinds out and wait for running ones (not for our own: a
- * signal handler that interrupted this thread's unwind). Not under the
- * zone lock: an unwind may need it to make its pipe. */
-static void drain_begin(void)
-{
-    __atomic_fetch_add(&draining, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&unwinders, __ATOMIC_SEQ_CST) > (sl_unwinding ? 1 : 0))
-        sched_yield();
-}
-
-static void drain_end(void)
-{
-    __atomic_fetch_sub(&draining, 1, __ATOMIC_SEQ_CST);
-}
-
 /* ---- guards ---- */
 
-void sl_zone_vacate(int newfd)
+/* Move ours off newfd if the program may have the number. Returns 1 if it
+ * moved (then newfd is reserved for the program's call, if there was room),
+ * 2 if ours stays (at or above the soft limit), 0 if newfd was not ours
+ * any more. */
+static int vacate(int newfd, int *reserved_it)
 {
     struct rlimit rl;
-    if (newfd < 0 || !sl_private_is(newfd))
-        return;
-    int i0 = slot_of(newfd);
-    int drain = i0 >= 0 && slots[i0].kind == SL_OWN_DROP;
-    if (drain)
-        drain_begin();
+    int rc = 0;
     pthread_mutex_lock(&zone_lock);
     int i = slot_of(newfd);
     /* At or above the soft limit the kernel refuses the program (EBADF,
      * EINVAL), exactly as it would without us: nothing to move. */
-    if (i >= 0 && get_nofile(&rl) == 0 && (rlim_t)newfd < rl.rlim_cur)
+    if (i >= 0 && get_nofile(&rl) == 0 && (rlim_t)newfd < rl.rlim_cur) {
+        /* before the number is free: no placement may take it back before
+         * the program's call runs */
+        if (reserved_it != NULL)
+            *reserved_it = reserve(newfd);
         rehome(i);
+        rc = 1;
+    } else if (i >= 0) {
+        rc = 2;
+    }
     pthread_mutex_unlock(&zone_lock);
-    if (drain)
-        drain_end();
+    return rc;
+}
+
+int sl_zone_dup_begin(int newfd)
+{
+    int held = -1;
+    /* A few rounds at most: with the reservation table full, another
+     * placement may take the number we just left before this call begins. */
+    for (int round = 0;; round++) {
+        sl_zone_call_begin();
+        if (newfd < 0 || !sl_private_is(newfd) || round == 8)
+            return held;
+        sl_zone_call_end();
+        int reserved_it = 0;
+        if (vacate(newfd, held < 0 ? &reserved_it : NULL) == 2) {
+            sl_zone_call_begin();
+            return held;
+        }
+        if (reserved_it)
+            held = newfd;
+    }
+}
+
+void sl_zone_dup_end(int held)
+{
+    sl_zone_call_end();
+    if (held >= 0)
+        unreserve(held);
 }
 
 int sl_zone_close_range(unsigned first, unsigned last, int flags)
 {
     int own[NSLOTS], n = 0, rc = 0, err = 0;
-    /* Under the zone lock: a fd we adopt meanwhile must not land in a
-     * stretch being closed. */
-    pthread_mutex_lock(&zone_lock);
+    /* No placement runs meanwhile: a fd we make or move cannot land in a
+     * stretch being closed, and the registry holds still. */
+    sl_zone_call_begin();
     for (int i = 0; i < NSLOTS; i++) {
         int fd = __atomic_load_n(&slots[i].fd1, __ATOMIC_ACQUIRE) - 1;
         if (fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last)
@@ -374,7 +464,7 @@ int sl_zone_close_range(unsigned first, unsigned last, int flags)
         if (i < n)
             from = (unsigned)own[i] + 1;
     }
-    pthread_mutex_unlock(&zone_lock);
+    sl_zone_call_end();
     if (rc != 0)
         errno = err;
     return rc;
@@ -383,7 +473,9 @@ int sl_zone_close_range(unsigned first, unsigned last, int flags)
 int sl_zone_setrlimit(int (*set)(void *arg), void *arg)
 {
     struct rlimit rl;
-    drain_begin();
+    /* A placement first (so the zone lock is never held while waiting for
+     * the program's calls), then the lock. */
+    sl_zone_make_begin();
     pthread_mutex_lock(&zone_lock);
     int rc = set(arg);
     int saved = errno;
@@ -394,7 +486,7 @@ int sl_zone_setrlimit(int (*set)(void *arg), void *arg)
                 rehome(i);
         }
     pthread_mutex_unlock(&zone_lock);
-    drain_end();
+    sl_zone_make_end();
     errno = saved;
     return rc;
 }
@@ -407,6 +499,7 @@ int sl_zone_open(const char *path, int flags, mode_t mode)
         return fd;
     /* The program used every number: borrow one above its limit, where the
      * hard limit allows, for as long as the open takes. */
+    sl_zone_make_begin();
     pthread_mutex_lock(&zone_lock);
     if (get_nofile(&rl) == 0 && rl.rlim_max > rl.rlim_cur) {
         struct rlimit raised = { rl.rlim_cur + ZONE_SPAN, rl.rlim_max };
@@ -418,6 +511,7 @@ int sl_zone_open(const char *path, int flags, mode_t mode)
         }
     }
     pthread_mutex_unlock(&zone_lock);
+    sl_zone_make_end();
     return fd;
 }
 
@@ -425,6 +519,8 @@ void sl_zone_after_fork(void)
 {
     /* Only this thread came along: no other holds the lock or a pin. */
     pthread_mutex_init(&zone_lock, NULL);
+    __atomic_store_n(&placing, my_placing, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&calling, my_calling, __ATOMIC_SEQ_CST);
     for (int i = 0; i < NSLOTS; i++)
         __atomic_store_n(&slots[i].state, 0, __ATOMIC_RELEASE);
 }
@@ -447,67 +543,51 @@ int sl_unwind_from_libunwind(const void *caller)
     return pc >= unwind_lo && pc < unwind_hi;
 }
 
-static int unwind_fd(int end)
-{
-    return sl_private_fd(__atomic_load_n(&unwind_slot[end], __ATOMIC_ACQUIRE));
-}
-
+/* libunwind's pipe2 at its first unwind (tdep_init): no pipe at all. It
+ * keeps -1 for both ends, and its reads and writes of them come here. */
 int sl_unwind_pipe2(int fds[2], int flags)
 {
-    int raw[2];
-    if (SL_REAL(pipe2)(raw, flags) != 0)
-        return -1;
-    int r = sl_private_adopt(raw[0], SL_OWN_DROP);
-    int w = r >= 0 ? sl_private_adopt(raw[1], SL_OWN_DROP) : (SL_REAL(close)(raw[1]), -1);
-    if (w < 0) {
-        sl_private_close(r);
-        errno = EMFILE;   /* libunwind then treats memory as unreadable */
-        return -1;
-    }
-    __atomic_store_n(&unwind_slot[0], r, __ATOMIC_RELEASE);
-    __atomic_store_n(&unwind_slot[1], w, __ATOMIC_RELEASE);
-    fds[0] = sl_private_fd(r);
-    fds[1] = sl_private_fd(w);
+    (void)flags;
+    fds[0] = fds[1] = -1;
     return 0;
 }
 
-void sl_unwind_pipe_drop(void)
-{
-    drain_begin();
-    pthread_mutex_lock(&zone_lock);
-    for (int end = 0; end < 2; end++) {
-        int slot = __atomic_load_n(&unwind_slot[end], __ATOMIC_ACQUIRE);
-        if (slot >= 0 && __atomic_load_n(&slots[slot].fd1, __ATOMIC_ACQUIRE)) {
-            rehome(slot);          /* closes both ends, remembers the numbers */
-            break;
-        }
-    }
-    pthread_mutex_unlock(&zone_lock);
-    drain_end();
-}
-
+/* The drain of its pipe before each check: always empty, as a pipe of its
+ * own would be. Other reads (its own files) are real. */
 ssize_t sl_unwind_read(int fd, void *buf, size_t n)
 {
-    /* Only its current pipe: any other number makes it reopen the pipe. */
-    if (fd >= 0 && fd == unwind_fd(0))
-        return SL_REAL(read)(fd, buf, n);
-    errno = EBADF;
-    return -1;
-}
-
-int sl_unwind_close(int fd)
-{
-    for (int end = 0; end < 2; end++)
-        if (fd >= 0 && fd == unwind_fd(end)) {
-            int slot = __atomic_exchange_n(&unwind_slot[end], -1, __ATOMIC_ACQ_REL);
-            sl_private_close(slot);
-            return 0;
-        }
-    if (take_stale(fd))
-        return 0;            /* ours once, closed already: not its to close */
-    if (sl_private_is(fd)) {
-        errno = EBADF;
+    if (n == 1) {
+        errno = EAGAIN;
         return -1;
     }
-    return SL_REAL(close)(fd);   /* an ELF file libunwind opened itself */
+    return SL_REAL(read)(fd, buf, n);
+}
+
+/* Its check that addr is readable (a write of one byte from addr to its
+ * pipe, EFAULT if not): the same answer from process_vm_readv of our own
+ * memory, which needs no fd. Where a sandbox refuses that call, a pipe
+ * made for the one check. */
+long sl_unwind_validate(const void *addr)
+{
+    static _Atomic int no_vm_readv;
+    char byte;
+    if (!__atomic_load_n(&no_vm_readv, __ATOMIC_RELAXED)) {
+        struct iovec local = { &byte, 1 }, remote = { (void *)addr, 1 };
+        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (n == 1 || errno == EFAULT)
+            return n;
+        __atomic_store_n(&no_vm_readv, 1, __ATOMIC_RELAXED);
+    }
+    int p[2];
+    long rc = -1;
+    sl_zone_make_begin();       /* the pipe's numbers are ours until closed */
+    if (SL_REAL(pipe2)(p, O_CLOEXEC | O_NONBLOCK) == 0) {
+        rc = SL_REAL(syscall)(SYS_write, p[1], addr, 1);
+        int saved = errno;
+        SL_REAL(close)(p[0]);
+        SL_REAL(close)(p[1]);
+        errno = saved;
+    }
+    sl_zone_make_end();
+    return rc;
 }

@@ -1,8 +1,8 @@
 /* ownfd.h -- the shim's own fds and the zone they live in, out of the
  * program's reach.
  *
- * Every fd the shim (or a library it calls: libunwind's validation pipe, the
- * report file, the watcher's sockets) keeps between calls is CLOEXEC and
+ * Every fd the shim keeps between calls (the report file, the stack store,
+ * the watcher's memfd, epoll set, eventfd and pipe) is CLOEXEC and
  * registered here, in a slot. The zone is at or above the program's soft
  * RLIMIT_NOFILE when the hard limit leaves room and the soft limit is below
  * SL_ZONE_CEIL: no open/socket/dup2/F_DUPFD of the program can reach a number
@@ -24,19 +24,14 @@
  * number, copied at every fork) costs more than the numbers are worth. */
 #define SL_ZONE_CEIL 4096
 
-/* What to do with an owner's fd when the program needs its number. */
-enum sl_own_kind {
-    SL_OWN_MOVE,     /* dup it to a new zone number (report file, watcher) */
-    SL_OWN_DROP,     /* close it; the owner notices and remakes it (libunwind) */
-};
-
 /* Move fd into the zone (CLOEXEC) and register it. Returns a slot >= 0, or
- * -1 with fd closed when there is no slot or no free zone number. */
-int sl_private_adopt(int fd, enum sl_own_kind kind);
+ * -1 with fd closed when there is no slot or no free zone number. When the
+ * program needs the number, the fd moves to another. */
+int sl_private_adopt(int fd);
 
 /* Register fd at the number it has (a process with no program fds to
  * protect: the watcher). Returns a slot, or -1 with fd closed. */
-int sl_private_register(int fd, enum sl_own_kind kind);
+int sl_private_register(int fd);
 
 /* The slot's current fd, -1 once closed or dropped. Unpinned: only for
  * owners whose fd cannot move under them (single-threaded use). */
@@ -63,9 +58,26 @@ int sl_zone_open(const char *path, int flags, mode_t mode);
 
 /* ---- guards, called by the hooks ---- */
 
+/* Placements and the program's calls on fd numbers exclude each other.
+ * Around making a new fd of ours (memfd_create, pipe2, open, ...) until it
+ * is adopted or closed: no dup2/dup3/F_DUPFD/close_range/closefrom/getrlimit
+ * of the program runs meanwhile (they wait), so the number the kernel gave
+ * us is never replaced or closed under us, and our brief raise of the soft
+ * limit is never seen. Nests; a thread never waits for itself; waits are
+ * bounded. Adopting, moving and closing a zone fd are placements too. */
+void sl_zone_make_begin(void);
+void sl_zone_make_end(void);
+
+/* Around such a call of the program's (the real call only). */
+void sl_zone_call_begin(void);
+void sl_zone_call_end(void);
+
 /* Before dup2/dup3(..., newfd) or F_DUPFD(..., newfd): if newfd is ours and
- * the program may have it, move ours away first. */
-void sl_zone_vacate(int newfd);
+ * the program may have it, move ours away first (newfd stays reserved for
+ * this call: no placement takes it back); then begin the call. After the
+ * real call: sl_zone_dup_end. */
+int sl_zone_dup_begin(int newfd);        /* returns what dup_end takes */
+void sl_zone_dup_end(int held);
 
 /* Run close_range(first, last, flags) over [first, last] minus the zone;
  * returns what one close_range would have. */
@@ -78,22 +90,18 @@ int sl_zone_setrlimit(int (*set)(void *arg), void *arg);
 
 /* ---- libunwind's validation pipe ---- */
 
-/* libunwind (x86_64 Ginit.c) validates memory by writing to a pipe it
- * opens at its first unwind and reopens when a read of it fails. Its
- * pipe2/read/close calls made while the shim unwinds come here, so the pipe
- * lives in the zone, and a number libunwind remembers that is no longer its
- * pipe is never read or closed (a program fd may have it now). */
+/* libunwind (x86_64 Ginit.c) validates memory by writing one byte from the
+ * address to a pipe it opens at its first unwind (read() to drain it, then
+ * syscall(SYS_write)). Its pipe2/read/syscall calls made while the shim
+ * unwinds come here: it gets no pipe (-1, -1), its drain reads nothing, and
+ * its write becomes a process_vm_readv of our own memory. So the shim holds
+ * no fd for it, and no number it remembers can be a program fd's. */
 extern __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
 void sl_unwind_locate(const void *libunwind_fn);   /* at init */
-/* Around each unwind: 0 means do not unwind now (a move of libunwind's
- * pipe did not finish in 100 ms); then no sl_unwind_leave. */
-int sl_unwind_enter(void);
-void sl_unwind_leave(void);
 int sl_unwind_from_libunwind(const void *caller);
 int sl_unwind_pipe2(int fds[2], int flags);
-void sl_unwind_pipe_drop(void);    /* close it (attach's detach) */
 ssize_t sl_unwind_read(int fd, void *buf, size_t n);
-int sl_unwind_close(int fd);
+long sl_unwind_validate(const void *addr);   /* what write(fd, addr, 1) says */
 
 /* A fork child (after fork/_Fork): the zone lock is reset (its holder was
  * another thread of the parent). */

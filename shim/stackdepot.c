@@ -59,6 +59,7 @@ static uintptr_t own_lo, own_hi;         /* the shim's executable range */
  * private; anonymous private memory when memfds are not available. */
 static char *map_arena(int *slot)
 {
+    sl_zone_make_begin();       /* fd's number is ours until adopted */
     int fd = memfd_create("sockleak-stacks", MFD_CLOEXEC);
     void *p = MAP_FAILED;
     *slot = -1;
@@ -66,11 +67,13 @@ static char *map_arena(int *slot)
         p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p != MAP_FAILED) {
         arena_is_memfd = 1;
-        *slot = sl_private_adopt(fd, SL_OWN_MOVE);   /* -1: fd closed, mapping kept */
+        *slot = sl_private_adopt(fd);   /* -1: fd closed, mapping kept */
+        sl_zone_make_end();
         return p;
     }
     if (fd >= 0)
         SL_REAL(close)(fd);
+    sl_zone_make_end();
     arena_is_memfd = 0;
     p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -119,6 +122,11 @@ static uint32_t find(uint32_t head, uint32_t hash, const uintptr_t *pcs, unsigne
 int sl_stack_fd(void)
 {
     return sl_private_fd(arena_slot);
+}
+
+int sl_stack_slot(void)
+{
+    return arena_slot;
 }
 
 void sl_stack_after_fork(void)
@@ -239,16 +247,12 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     if (max == 0 || max > SL_STACK_MAX)
         max = SL_STACK_MAX;
     static _Atomic int policy_set;
-    if (!sl_unwind_enter())
-        return 0;
-    sl_unwinding = 1;    /* its pipe2/read/close calls go to ownfd.c */
-    /* Not at init: libunwind opens its pipe on first use, and a process
-     * that never makes a socket should hold no fd of ours. */
+    sl_unwinding = 1;    /* its pipe2/read/syscall calls go to ownfd.c */
+    /* Not at init: a process that never makes a socket never pays for it. */
     if (!__atomic_exchange_n(&policy_set, 1, __ATOMIC_ACQ_REL))
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     int n = unw_backtrace(raw, (int)(max + 16));
     sl_unwinding = 0;
-    sl_unwind_leave();
     int skip = 0;
     while (skip < n && (uintptr_t)raw[skip] >= own_lo && (uintptr_t)raw[skip] < own_hi)
         skip++;

@@ -67,6 +67,8 @@ uint32_t sl_stack_put2(const uintptr_t *lang, unsigned nlang,
 /* The arena's memfd (a private fd), -1 when it has none: the watcher
  * process maps it to read stacks. */
 int sl_stack_fd(void);
+/* Its fd zone slot (ownfd.h), -1 when none. */
+int sl_stack_slot(void);
 
 /* In a fork child: the arena stays shared until the child stores a stack. */
 void sl_stack_after_fork(void);

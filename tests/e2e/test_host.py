@@ -88,10 +88,6 @@ class TestHostFds(ShimTestCase):
         self.assertEqual(with_shim, without, run.describe())
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestExitFromSignalHandler(ShimTestCase):
     RUNS = 3
     EXIT_BOUND_S = 10    # the report writer gets 3 s; the rest is slack for load
@@ -225,3 +221,93 @@ class TestStress(ShimTestCase):
                 s = rep.summary
                 self.assertEqual(s["sockets_opened"] - s["sockets_closed"],
                                  len(seen["open"]), rep.describe())
+
+
+def both_limits(n):
+    """preexec_fn: soft and hard RLIMIT_NOFILE both at n (what `ulimit -n n`
+    does in a shell): no fd number exists above the program's limit."""
+    def set_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return set_limit
+
+
+class TestReportsDuringChurn(ShimTestCase):
+    """Issue 8 item 2: the program reuses the shim's fd numbers while the
+    shim writes reports (tests/e2e/progs/report_churn.c)."""
+    CHURN_MS = 3000
+    GRACE_MS = 100
+
+    def test_reports_written_during_dup2_churn_never_reach_the_programs_sockets(self):
+        """Live leak and closed_late events are written while 4 threads put
+        their own socketpair ends over the report file's number and every
+        other number the shim holds (dup2, dup3, syscall(SYS_dup3), close +
+        F_DUPFD) and write through them: no report byte ever arrives at a
+        socket's peer, every program byte arrives unchanged, every close of
+        the program's own fd succeeds, and the report is complete."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        cases = [("hard_equals_soft_1024", both_limits(1024))]
+        if hard > 1024:
+            cases.append(("soft_1024", soft_limit(1024)))
+        for name, limit in cases:
+            with self.subTest(limits=name):
+                self.use_subdir(name)
+                run = self.run_shim([prog("report_churn"), self.CHURN_MS, self.GRACE_MS,
+                                     self.log_prefix],
+                                    options={"grace_ms": self.GRACE_MS}, timeout=120,
+                                    preexec_fn=limit, expect_pids=[])
+                seen = run.json_lines()
+                self.assertEqual(len(seen), 1, run.describe())
+                seen = seen[0]
+                self.assertEqual(seen["report_bytes"], 0, "report text arrived at a "
+                                 "program socket's peer\n" + run.describe())
+                self.assertEqual(seen["bad"], 0, run.describe())
+                self.assertEqual(run.returncode, 0, run.describe())
+                # reports were written meanwhile, by the host and the watcher,
+                # and all of them reached the report file
+                rep = self.reports([run.pid])[run.pid]
+                live = [l for l in rep.leaks if l.get("when") == "live"]
+                late = [e for e in rep.events if e.get("event") == "closed_late"]
+                self.assertGreater(len(live), 10, rep.describe())
+                self.assertGreater(len(late), 10, rep.describe())
+                if name.startswith("hard"):
+                    # below the limit the shim's numbers are the program's to
+                    # take (above it, as here with soft < hard, they cannot be)
+                    self.assertGreater(seen["dups"], 100, run.describe())
+                    self.assertGreater(seen["report_dups"], 10, run.describe())
+
+
+class TestZoneRaces(ShimTestCase):
+    """Issue 8 item 2's two windows (tests/e2e/progs/zone_race.c)."""
+    RACE_MS = 2000
+
+    def test_dup2_onto_a_shim_fd_being_made_never_loses_the_programs_fd(self):
+        """Children race their first socket and connection (the shim makes
+        its memfds, epoll set, eventfd and pipe, each first at a low number)
+        against a thread that dup2s over every fd not its own, holds it and
+        closes it: the program's fd is never closed or used by the shim."""
+        run = self.run_shim([prog("zone_race"), "dup", self.RACE_MS], timeout=120,
+                            preexec_fn=both_limits(1024), expect_pids=[])
+        self.assertEqual(run.returncode, 0, run.describe())
+        seen = run.json_lines()[0]
+        self.assertEqual(seen["bad"], 0, run.describe())
+        self.assertGreater(seen["rounds"], 10, run.describe())
+
+    def test_getrlimit_never_sees_the_shims_brief_raise(self):
+        """While the shim moves its fds above each new soft limit (raising
+        the soft limit for a moment to place them), getrlimit, prlimit and
+        sysconf(_SC_OPEN_MAX) from another thread only ever return a value
+        the program set."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard < 4096:
+            self.skipTest("needs a hard RLIMIT_NOFILE of 4096 or more (have %d)" % hard)
+        run = self.run_shim([prog("zone_race"), "limit", self.RACE_MS], timeout=120,
+                            preexec_fn=soft_limit(LOW_SOFT_LIMIT))
+        self.assertEqual(run.returncode, 0, run.describe())
+        seen = run.json_lines()[0]
+        self.assertEqual(seen["bad"], 0, run.describe())
+        self.assertGreater(seen["rounds"], 10, run.describe())
+        self.assertGreater(seen["hits"], 1000, run.describe())
+
+
+if __name__ == "__main__":
+    unittest.main()
