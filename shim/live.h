@@ -13,13 +13,17 @@
 #define SL_LIVE_FD_REGION  3    /* this region's memfd */
 #define SL_LIVE_FD_STACKS  4    /* the stack depot's memfd */
 #define SL_LIVE_FD_EPOLL   5    /* the host's epoll set of TCP sockets (EPOLLRDHUP) */
-#define SL_LIVE_FD_WAKE    6    /* an eventfd: snapshot requests, stop */
-#define SL_LIVE_FD_ALIVE   7    /* a pipe's read end: EOF once the host exits or execs */
+#define SL_LIVE_FD_WAKE    6    /* an eventfd: snapshot requests (may be absent) */
+#define SL_LIVE_FD_ALIVE   7    /* a pipe's read end: EOF once the host exits or
+                                   execs; or a memfd the host maps (writable,
+                                   shared) without keeping an fd: it can be
+                                   sealed F_SEAL_WRITE once the host's mapping
+                                   is gone (the host exited or exec'ed) */
 #define SL_LIVE_NFDS       5
 #define SL_LIVE_FD_REPORT  8    /* attach only: the memfd reports go to (else not open) */
 
 #define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
-#define SL_LIVE_VERSION    3
+#define SL_LIVE_VERSION    4
 #define SL_LIVE_MAX_SOCKS  (1u << 22)       /* record ids (runtime.c's pool) */
 #define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
 #define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
@@ -79,6 +83,9 @@ struct sl_live_shared {
     /* 1: the watcher cannot take the host's fds (pidfd_getfd refused), so
      * the host adds each connection to the epoll set itself. */
     _Atomic int host_registers;
+    /* the watcher set up and decided host_registers: the host may close
+     * the fds it handed over (when it must keep none, ownfd.h) */
+    _Atomic int watcher_ready;
     _Atomic uint32_t max_id;        /* every published id is below it */
     _Atomic uint64_t wanted;        /* connections flagged SL_LIVE_WANTED so far */
     _Atomic uint64_t opened, closed, closed_first, peers_dropped;

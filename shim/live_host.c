@@ -52,6 +52,15 @@ static struct sl_live_shared *_Atomic region;
 static _Atomic int region_state;            /* 0 none, 1 making, 2 made, 3 failed */
 static int region_slot = -1, epoll_slot = -1, wake_slot = -1, alive_slot = -1;
 static int exec_slot = -1;      /* attach from a memfd: the watcher's own memfd */
+/* No fd number is out of the program's reach (ownfd.h: sl_zone_tight): the
+ * watcher starts with the first socket, gets the host's liveness as a
+ * memfd only our mapping holds (no pipe), and once it is ready we close
+ * every fd we handed it; fds_released says so. */
+static _Atomic int tight = -1;          /* -1: not decided yet */
+static void *alive_map;
+static int fds_released;
+#define ALIVE_BYTES     4096
+#define READY_WAIT_MS   1000
 static _Atomic int watcher_state;
 static char options_copy[SL_LIVE_OPTIONS];
 static char watcher_path[PATH_MAX];
@@ -105,6 +114,9 @@ static struct sl_live_shared *make_region(void)
         return NULL;
     }
     region_slot = slot;
+    /* Attached (a fixed report fd, or the watcher as a memfd): as before. */
+    __atomic_store_n(&tight, sl_zone_tight() && sl_out_fixed_slot() < 0 && exec_slot < 0,
+                     __ATOMIC_RELEASE);
     struct sl_live_shared *r = p;
     r->magic = SL_LIVE_MAGIC;
     r->version = SL_LIVE_VERSION;
@@ -200,6 +212,7 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
 struct spawn {
     int fds[SL_LIVE_NFDS];      /* become SL_LIVE_FD_REGION... in the child */
     int report_fd;              /* attach: becomes SL_LIVE_FD_REPORT; else -1 */
+    volatile int exec_failed;   /* set by the grandchild when execve failed */
     int exec_fd;                /* the watcher as a memfd (execveat), else -1 */
     char *argv[2];
     char *envp[1];
@@ -220,12 +233,17 @@ static int exec_watcher(void *arg)
     struct spawn *sp = arg;
     int moved[SL_LIVE_NFDS], report = -1;
     for (int i = 0; i < SL_LIVE_NFDS; i++)
-        if ((moved[i] = (int)raw(SYS_fcntl, sp->fds[i], F_DUPFD, SL_LIVE_FD_REPORT + 1)) < 0)
+        if (sp->fds[i] < 0)
+            moved[i] = -1;          /* not handed over (the wake eventfd) */
+        else if ((moved[i] = (int)raw(SYS_fcntl, sp->fds[i], F_DUPFD, SL_LIVE_FD_REPORT + 1)) < 0)
             raw(SYS_exit_group, 127, 0, 0);
     if (sp->report_fd >= 0)
         report = (int)raw(SYS_fcntl, sp->report_fd, F_DUPFD, SL_LIVE_FD_REPORT + 1);
     for (int i = 0; i < SL_LIVE_NFDS; i++)
-        raw(SYS_dup3, moved[i], SL_LIVE_FD_REGION + i, 0);
+        if (moved[i] >= 0)
+            raw(SYS_dup3, moved[i], SL_LIVE_FD_REGION + i, 0);
+        else
+            raw(SYS_close, SL_LIVE_FD_REGION + i, 0, 0);
     if (report >= 0)
         raw(SYS_dup3, report, SL_LIVE_FD_REPORT, 0);
     int keep = report >= 0 ? SL_LIVE_FD_REPORT + 1 : SL_LIVE_FD_REGION + SL_LIVE_NFDS, exe = -1;
@@ -251,6 +269,7 @@ static int exec_watcher(void *arg)
         SL_REAL(syscall)(SYS_execveat, exe, "", sp->argv, sp->envp, AT_EMPTY_PATH);
     else
         raw(SYS_execve, (long)sp->argv[0], (long)sp->argv, (long)sp->envp);
+    sp->exec_failed = 1;
     raw(SYS_exit_group, 127, 0, 0);
     return 0;
 }
@@ -264,21 +283,56 @@ static int detach_watcher(void *arg)
     return 0;
 }
 
+/* No number is out of the program's reach: once the watcher has its copies
+ * and has said whether we must add connections to the epoll set ourselves,
+ * close ours (the mappings stay). Without a ready watcher, keep them. */
+static void release_fds(struct sl_live_shared *r)
+{
+    struct timespec ms = { 0, 1000000 };
+    for (int i = 0; i < READY_WAIT_MS && !__atomic_load_n(&r->watcher_ready, __ATOMIC_ACQUIRE); i++)
+        nanosleep(&ms, NULL);
+    if (!__atomic_load_n(&r->watcher_ready, __ATOMIC_ACQUIRE))
+        return;
+    sl_private_close(region_slot);
+    region_slot = -1;
+    sl_stack_release_fd();
+    if (!__atomic_load_n(&r->host_registers, __ATOMIC_ACQUIRE)) {
+        sl_private_close(epoll_slot);
+        epoll_slot = -1;
+    }
+    fds_released = 1;
+}
+
 static int spawn_watcher(struct sl_live_shared *r)
 {
-    int pipefd[2], read_slot = -1;
-    (void)r;
+    int pipefd[2], read_slot = -1, made, tight_now = __atomic_load_n(&tight, __ATOMIC_ACQUIRE) > 0;
     if ((watcher_path[0] == '\0' && sl_private_fd(exec_slot) < 0) ||
-        sl_private_fd(epoll_slot) < 0 || sl_private_fd(wake_slot) < 0 || sl_stack_fd() < 0)
+        sl_private_fd(epoll_slot) < 0 || (!tight_now && sl_private_fd(wake_slot) < 0) ||
+        sl_stack_fd() < 0)
         return -1;
-    sl_zone_make_begin();       /* the pipe's numbers are ours until adopted */
-    int made = pipe2(pipefd, O_CLOEXEC) == 0;
-    if (made && adopt(pipefd[0], &read_slot) < 0) {
-        SL_REAL(close)(pipefd[1]);
-        made = 0;
+    sl_zone_make_begin();       /* the new numbers are ours until adopted */
+    if (tight_now) {
+        /* liveness without a pipe: a memfd only our mapping will hold */
+        int fd = memfd_create("sockleak-alive", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        void *p = MAP_FAILED;
+        if (fd >= 0 && ftruncate(fd, ALIVE_BYTES) == 0)
+            p = mmap(NULL, ALIVE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED && fd >= 0)
+            SL_REAL(close)(fd);
+        made = p != MAP_FAILED && adopt(fd, &read_slot) >= 0;
+        if (p != MAP_FAILED && !made)
+            munmap(p, ALIVE_BYTES);
+        else if (made)
+            alive_map = p;
+    } else {
+        made = pipe2(pipefd, O_CLOEXEC) == 0;
+        if (made && adopt(pipefd[0], &read_slot) < 0) {
+            SL_REAL(close)(pipefd[1]);
+            made = 0;
+        }
+        if (made && adopt(pipefd[1], &alive_slot) < 0)
+            made = 0;
     }
-    if (made && adopt(pipefd[1], &alive_slot) < 0)
-        made = 0;
     sl_zone_make_end();
     if (!made) {
         sl_private_close(read_slot);
@@ -300,8 +354,8 @@ static int spawn_watcher(struct sl_live_shared *r)
     char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     int rc = -1;
-    if (stacks != MAP_FAILED && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 && fds[3] >= 0 &&
-        fds[4] >= 0) {
+    if (stacks != MAP_FAILED && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 &&
+        (fds[3] >= 0 || tight_now) && fds[4] >= 0) {
         sigset_t all, old;
         sp.stack2 = stacks + SPAWN_STACK;
         /* No handler of the program may run on these borrowed stacks. */
@@ -312,7 +366,7 @@ static int spawn_watcher(struct sl_live_shared *r)
         if (pid > 0) {
             while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
                 ;
-            rc = 0;
+            rc = sp.exec_failed ? -1 : 0;
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
@@ -322,11 +376,15 @@ static int spawn_watcher(struct sl_live_shared *r)
         if (fds[i] >= 0)
             sl_private_unpin(pinned[i]);
     sl_private_close(read_slot);
+    if (rc == 0 && tight_now)
+        release_fds(r);
     return rc;
 }
 
 static int fds_lost(void)
 {
+    if (fds_released)
+        return 0;       /* closed on purpose: the watcher has them */
     return sl_private_fd(region_slot) < 0 || sl_private_fd(epoll_slot) < 0 ||
            sl_private_fd(wake_slot) < 0 || sl_private_fd(alive_slot) < 0 || sl_stack_fd() < 0;
 }
@@ -367,9 +425,13 @@ static const char *launch(struct sl_live_shared *r, int again)
             return "cannot remake its shared memory";
         sl_stack_reshare();
     }
+    /* The wake-up eventfd serves only the snapshot signal's handler: kept
+     * when there is room for it, or when a snapshot signal is set. */
+    int want_wake = __atomic_load_n(&tight, __ATOMIC_ACQUIRE) <= 0 ||
+                    (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
     sl_zone_make_begin();       /* each new number is ours until adopted */
     int made = adopt(epoll_create1(EPOLL_CLOEXEC), &epoll_slot) >= 0 &&
-               adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) >= 0;
+               (!want_wake || adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) >= 0);
     sl_zone_make_end();
     if (!made)
         return "cannot make its epoll set";
@@ -612,8 +674,8 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
          s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED ||
          s->origin == SL_ORIGIN_PRE_ATTACH))
         watch(r, &r->socks[id], id, fd);
-    else if (snapshots_on())
-        start_watcher();
+    else if (snapshots_on() || __atomic_load_n(&tight, __ATOMIC_RELAXED) > 0)
+        start_watcher();    /* tight: it takes the region's fds at once */
 }
 
 void sl_watcher_on_connect(struct sl_sock *s, int fd)
@@ -731,6 +793,11 @@ static void drop_all(int unmap)
     sl_private_close(alive_slot);
     sl_private_close(exec_slot);
     region_slot = epoll_slot = wake_slot = alive_slot = exec_slot = -1;
+    if (alive_map != NULL)
+        munmap(alive_map, ALIVE_BYTES);   /* the parent's watcher watches the parent */
+    alive_map = NULL;
+    fds_released = 0;
+    __atomic_store_n(&tight, -1, __ATOMIC_RELEASE);
     __atomic_store_n(&region_state, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);
     sl_stack_after_fork();

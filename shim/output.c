@@ -96,10 +96,19 @@ static int choose_dest(void)
         snprintf(report_path, sizeof(report_path), "%s.%d", sl_opts.log_path,
                  report_pid ? report_pid : sl_pid());
         sl_zone_make_begin();       /* fd's number is ours until adopted */
-        int fd = open_report(&why);
-        int slot = fd >= 0 ? sl_private_adopt(fd) : -1;
+        int fd = open_report(&why), slot = -1;
+        if (fd >= 0 && sl_zone_tight()) {
+            /* No number out of the program's reach: keep none, open the
+             * file for each write. */
+            SL_REAL(close)(fd);
+            fd = -2;
+        } else if (fd >= 0) {
+            slot = sl_private_adopt(fd);
+        }
         sl_zone_make_end();
-        if (fd >= 0) {
+        if (fd == -2) {
+            d = DEST_REOPEN;
+        } else if (fd >= 0) {
             int zfd = sl_private_pin(slot);
             /* The number we opened was the program's to take until moved:
              * check the zone fd is still our file. */

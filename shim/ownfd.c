@@ -491,6 +491,14 @@ int sl_zone_setrlimit(int (*set)(void *arg), void *arg)
     return rc;
 }
 
+int sl_zone_tight(void)
+{
+    struct rlimit rl;
+    if (get_nofile(&rl) != 0)
+        return 1;
+    return !(rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max > rl.rlim_cur);
+}
+
 int sl_zone_open(const char *path, int flags, mode_t mode)
 {
     struct rlimit rl;

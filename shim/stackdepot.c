@@ -13,6 +13,7 @@
 #include "ownfd.h"
 #include "real.h"
 #include "objrange.h"
+#include "options.h"
 #include "stackdepot.h"
 
 #define ARENA_BYTES  (64u << 20)  /* reserved, only touched pages cost memory */
@@ -50,6 +51,7 @@ static char *arena;
 static int arena_slot = -1;               /* the memfd, a private fd */
 static int arena_is_memfd;
 static int arena_shared_with_parent;
+static int arena_fd_released;             /* the watcher has it; we keep none */
 static _Atomic uint32_t arena_used = 8;   /* offset 0 is never an id */
 static _Atomic uint32_t buckets[NBUCKETS];
 static _Atomic unsigned nstacks;
@@ -57,10 +59,18 @@ static uintptr_t own_lo, own_hi;         /* the shim's executable range */
 
 /* A memfd of ARENA_BYTES mapped shared (holes cost nothing), its fd kept
  * private; anonymous private memory when memfds are not available. */
+/* A watcher process may need the store's fd: unless every fd we keep costs
+ * the program one (ownfd.h) and no watcher will run. */
+static int want_memfd(void)
+{
+    return !sl_zone_tight() || sl_opts.scan_ms > 0 || sl_opts.snapshot_s > 0 ||
+           (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
+}
+
 static char *map_arena(int *slot)
 {
     sl_zone_make_begin();       /* fd's number is ours until adopted */
-    int fd = memfd_create("sockleak-stacks", MFD_CLOEXEC);
+    int fd = want_memfd() ? memfd_create("sockleak-stacks", MFD_CLOEXEC) : -1;
     void *p = MAP_FAILED;
     *slot = -1;
     if (fd >= 0 && ftruncate(fd, ARENA_BYTES) == 0)
@@ -129,6 +139,15 @@ int sl_stack_slot(void)
     return arena_slot;
 }
 
+void sl_stack_release_fd(void)
+{
+    if (arena_slot < 0)
+        return;
+    sl_private_close(arena_slot);        /* the mapping stays */
+    arena_slot = -1;
+    arena_fd_released = 1;
+}
+
 void sl_stack_after_fork(void)
 {
     /* The parent's fd stays the parent's; the mapping is shared until the
@@ -136,6 +155,7 @@ void sl_stack_after_fork(void)
     arena_shared_with_parent = arena != NULL && arena_is_memfd;
     sl_private_close(arena_slot);
     arena_slot = -1;
+    arena_fd_released = 0;
 }
 
 /* A copy of the arena in a memfd of our own, moved over the old mapping in
@@ -168,7 +188,7 @@ static void unshare_arena(void)
 void sl_stack_reshare(void)
 {
     if (arena != NULL && (arena_shared_with_parent ||
-                          (arena_is_memfd && sl_private_fd(arena_slot) < 0)))
+                          (arena_is_memfd && !arena_fd_released && sl_private_fd(arena_slot) < 0)))
         unshare_arena();
 }
 

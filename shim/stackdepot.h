@@ -69,6 +69,9 @@ uint32_t sl_stack_put2(const uintptr_t *lang, unsigned nlang,
 int sl_stack_fd(void);
 /* Its fd zone slot (ownfd.h), -1 when none. */
 int sl_stack_slot(void);
+/* Close our fd of the store (the watcher process has its own); the mapping
+ * stays. */
+void sl_stack_release_fd(void);
 
 /* In a fork child: the arena stays shared until the child stores a stack. */
 void sl_stack_after_fork(void);

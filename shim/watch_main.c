@@ -24,8 +24,11 @@
 #include "symbolize.h"
 #include "watchproc.h"
 
+#define ALIVE_CHECK_MS 1000   /* how late an exec is noticed without a pipe */
+
 struct wp_state wp;
 static char opts_buf[SL_LIVE_OPTIONS];
+static int alive_by_seal;
 
 int64_t wp_now(void)
 {
@@ -204,7 +207,14 @@ static int setup(void)
     wp.diag = sl_diag_open();
     struct epoll_event alive = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_ALIVE };
     struct epoll_event wake = { .events = EPOLLIN, .data.u64 = SL_LIVE_EV_WAKE };
-    if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_ALIVE, &alive) != 0 ||
+    /* The host's liveness: a pipe (EOF in the epoll set), or a memfd only
+     * its mapping holds (looked at every ALIVE_CHECK_MS, live.h). */
+    if (fstat(SL_LIVE_FD_ALIVE, &st) != 0)
+        return -1;
+    alive_by_seal = S_ISREG(st.st_mode);
+    if (!alive_by_seal && epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_ALIVE, &alive) != 0)
+        return -1;
+    if (fstat(SL_LIVE_FD_WAKE, &st) == 0 &&
         epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_WAKE, &wake) != 0)
         return -1;
     /* A stray fork child of the host (made without fork()) may hold the
@@ -216,7 +226,15 @@ static int setup(void)
     wp_quiet_init(pidfd);
     wp_peers_init();
     wp_pressure_init();
+    __atomic_store_n(&wp.r->watcher_ready, 1, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* The host exited or exec'ed: nobody maps the alive memfd writable any
+ * more, so it takes a write seal. */
+static int host_gone_by_seal(void)
+{
+    return alive_by_seal && fcntl(SL_LIVE_FD_ALIVE, F_ADD_SEALS, F_SEAL_WRITE) == 0;
 }
 
 static int64_t min64(int64_t a, int64_t b)
@@ -248,9 +266,13 @@ int main(void)
             int64_t ms = (due - wp_now() + WP_NS_PER_MS - 1) / WP_NS_PER_MS;
             timeout = ms < 0 ? 0 : ms > 3600000 ? 3600000 : (int)ms;
         }
+        if (alive_by_seal && (timeout < 0 || timeout > ALIVE_CHECK_MS))
+            timeout = ALIVE_CHECK_MS;
         int n = epoll_wait(SL_LIVE_FD_EPOLL, ev, 256, timeout);
         if (n < 0 && errno != EINTR)
             return 1;
+        if (host_gone_by_seal())
+            return 0;               /* the host exited or exec'ed */
         now = wp_now();
         for (int i = 0; i < n; i++) {
             uint32_t id = (uint32_t)(ev[i].data.u64 >> 32), low = (uint32_t)ev[i].data.u64;

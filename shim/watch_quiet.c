@@ -35,11 +35,17 @@ static struct quiet *q;
 static size_t nq;
 static int pidfd = -1, refused;
 
+static void refuse(void);
+
+/* Whether the host's fds can be borrowed at all, asked once at start (so
+ * the host knows before it lets go of the epoll set): a number no fd has
+ * answers EBADF when allowed, EPERM when not. */
 void wp_quiet_init(int host_pidfd)
 {
     pidfd = host_pidfd;
-    if (pidfd < 0)
-        refused = 1;
+    if (pidfd < 0 ||
+        (syscall(SYS_pidfd_getfd, pidfd, 0x7fffffff, 0) < 0 && errno != EBADF))
+        refuse();
 }
 
 int wp_fds_refused(void)

@@ -66,6 +66,19 @@ class TestHostFds(ShimTestCase):
         self.assertEqual(seen["count"], bare_seen["count"], run.describe())
         self.assertEqual(run.report.summary.get("sockets_opened"), seen["count"])
 
+    def test_host_hard_limit_equal_to_soft_gives_the_program_every_fd(self):
+        """Soft and hard RLIMIT_NOFILE both 64 (`ulimit -n 64`: no number
+        above the limit exists): after a listener, a connection, a
+        socketpair and a backtrace (the shim's stacks, the live watcher
+        started), the program opens exactly as many fds as without the
+        shim, and the report is still written."""
+        run, seen = self.hostfds("busy_fill", preexec_fn=both_limits(LOW_SOFT_LIMIT))
+        bare, bare_seen = self.hostfds("busy_fill", preload=False,
+                                       preexec_fn=both_limits(LOW_SOFT_LIMIT))
+        self.assertEqual(seen["count"], bare_seen["count"], run.describe())
+        self.assertEqual(run.report.summary.get("sockets_opened"), seen["count"],
+                         run.describe())
+
     def test_host_raised_limit_gives_the_program_every_fd(self):
         """setrlimit from 64 to 300 after the shim's fds exist: every number
         up to 300 is the program's, and its bytes stay intact."""
@@ -269,11 +282,10 @@ class TestReportsDuringChurn(ShimTestCase):
                 late = [e for e in rep.events if e.get("event") == "closed_late"]
                 self.assertGreater(len(live), 10, rep.describe())
                 self.assertGreater(len(late), 10, rep.describe())
-                if name.startswith("hard"):
-                    # below the limit the shim's numbers are the program's to
-                    # take (above it, as here with soft < hard, they cannot be)
-                    self.assertGreater(seen["dups"], 100, run.describe())
-                    self.assertGreater(seen["report_dups"], 10, run.describe())
+                # (seen["dups"] counts the shim's numbers the churners could
+                # take: none once the shim keeps its fds above the limit, or
+                # keeps none at all when no number above the limit exists;
+                # the first-round shim kept its report file at 960.)
 
 
 class TestZoneRaces(ShimTestCase):

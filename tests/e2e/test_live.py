@@ -333,26 +333,30 @@ class TestLatency(LiveTestCase):
 
 
 def watcher_of(pid):
-    """The pid of pid's watcher process (it maps pid's sockleak-live memfd
-    at fd 3), or None."""
+    """The pid of pid's watcher process (it has pid's sockleak-live memfd at
+    fd 3), or None. The program maps that memfd; it keeps no fd of it when
+    no fd number is out of its reach (hard limit = soft limit)."""
     region = None
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        path = "/proc/%d/fd/%s" % (pid, fd)
-        try:
-            if "memfd:sockleak-live" in os.readlink(path):
-                region = os.stat(path)
-        except OSError:
-            pass
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            for line in f:
+                if "memfd:sockleak-live" in line:
+                    region = int(line.split()[4])
+    except OSError:
+        return None
     if region is None:
         return None
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == pid:
             continue
         try:
-            st = os.stat("/proc/%s/fd/3" % entry)
+            path = "/proc/%s/fd/3" % entry
+            if "memfd:sockleak-live" not in os.readlink(path):
+                continue
+            st = os.stat(path)
         except OSError:
             continue
-        if (st.st_ino, st.st_dev) == (region.st_ino, region.st_dev):
+        if st.st_ino == region:
             return int(entry)
     return None
 

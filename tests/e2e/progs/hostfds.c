@@ -8,10 +8,15 @@
  *   dup2_all    dup2 over every fd >= 3 listed in /proc/self/fd, close them
  *   close_loop  close() every number from 3 to the soft limit
  *   fill        count the sockets it can open before EMFILE
+ *   busy_fill   first a listener, a connection to it (both ends), a
+ *               socketpair and a backtrace(), then count the fds it can
+ *               open before EMFILE; closes them again (count includes the
+ *               five sockets before)
  *   raise N     setrlimit(soft N) after the first socket, then fill
  *   exec        close the socket, exec ls -1 /proc/self/fd (what is left
  *               open across exec) */
 #include <dirent.h>
+#include <execinfo.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -62,6 +67,11 @@ int make_socket(void)
     return socket(AF_INET, SOCK_DGRAM, 0);
 }
 
+int make_socket_stream(void)
+{
+    return socket(AF_INET, SOCK_STREAM, 0);
+}
+
 static int fill(void)
 {
     int n = 0;
@@ -108,6 +118,21 @@ int main(int argc, char **argv)
         bad = check_bytes();
     } else if (strcmp(mode, "fill") == 0) {
         count = fill() + 1;
+    } else if (strcmp(mode, "busy_fill") == 0) {
+        int listener = make_socket_stream(), client = make_socket_stream(), sv[2];
+        void *pcs[16];
+        CHECK(listener >= 0 && client >= 0);
+        int port = bind_loopback(listener);
+        CHECK(listen(listener, 4) == 0);
+        connect_loopback(client, port);
+        int served = accept(listener, NULL, NULL);
+        CHECK(served >= 0);
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        CHECK(backtrace(pcs, 16) > 0);
+        int from = served > sv[1] ? served : sv[1];
+        count = fill() + 1 + 5;      /* `first` and the five above */
+        for (int fd = from + 1; fd < (int)rl.rlim_cur; fd++)
+            close(fd);
     } else if (strcmp(mode, "raise") == 0 && argc > 2) {
         rl.rlim_cur = (rlim_t)atol(argv[2]);
         CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
