@@ -496,7 +496,8 @@ int sl_zone_tight(void)
     struct rlimit rl;
     if (get_nofile(&rl) != 0)
         return 1;
-    return !(rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max > rl.rlim_cur);
+    /* room for every slot above the soft limit, or it is tight */
+    return !(rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max >= rl.rlim_cur + NSLOTS);
 }
 
 int sl_zone_open(const char *path, int flags, mode_t mode)

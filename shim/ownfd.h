@@ -52,10 +52,11 @@ void sl_private_lost(int slot);
 /* fd is a zone fd (lock-free, one compare for most numbers). */
 int sl_private_is(int fd);
 
-/* 1 when no fd number exists that the program cannot reach (the hard limit
- * leaves no room above the soft one, or the soft one is at SL_ZONE_CEIL or
- * more): then every fd the shim keeps is one the program loses, and the
- * shim keeps none once it can (live_host.c, output.c, stackdepot.c). */
+/* 1 when the numbers out of the program's reach are too few for the zone
+ * (the hard limit leaves less than a slot's worth of room above the soft
+ * one, or the soft one is at SL_ZONE_CEIL or more): then every fd the shim
+ * keeps is one the program loses, and the shim keeps none once it can
+ * (live_host.c, output.c, stackdepot.c). */
 int sl_zone_tight(void);
 
 /* open(2), but when the program has used every fd number below its soft
