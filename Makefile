@@ -12,20 +12,21 @@ WARN     := -Wall -Wextra
 BUILD    := build
 PREFIX   ?= /usr/local
 
-PKGS_SHIM := libunwind libdw
+PKGS_SHIM := libunwind libdw libmnl
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -D_GNU_SOURCE -Ishim $(shell pkg-config --cflags $(PKGS_SHIM) 2>/dev/null)
 # JVMTI headers (default-jdk-headless): without them Java frames are off.
 JDK_INC := $(firstword $(wildcard /usr/lib/jvm/default-java/include /usr/lib/jvm/java-17-openjdk-amd64/include))
 SHIM_CFLAGS += $(if $(JDK_INC),-I$(JDK_INC) -I$(JDK_INC)/linux)
-SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind -ldw -lelf) -ldl -pthread
+SHIM_LIBS := $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null || echo -lunwind -ldw -lelf -lmnl) -ldl -pthread
 
 # The runtime (everything but the interposed hooks) is also linked into the
 # unit tests, so it lives in its own archive.
 RT_SRCS  := shim/real.c shim/attach.c shim/runtime.c shim/fdtable.c shim/stackdepot.c \
             shim/options.c shim/report.c shim/sockinfo.c shim/output.c shim/ownfd.c \
             shim/symbolize.c shim/suppress.c shim/live_host.c shim/live_signal.c shim/langframe.c \
-            shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c shim/objrange.c
+            shim/lang.c shim/lang_python.c shim/lang_java.c shim/lang_node.c shim/objrange.c \
+            shim/live_closed.c shim/sockdiag.c
 RT_OBJS  := $(RT_SRCS:%.c=$(BUILD)/%.o)
 HOOK_OBJS := $(BUILD)/shim/hooks.o $(BUILD)/shim/hooks_lang.o
 SHIM_HDRS := $(wildcard shim/*.h shim/*.inc)
@@ -61,7 +62,7 @@ $(LIB): $(HOOK_OBJS) $(RT_OBJS)
 $(RT_LIB): $(RT_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(WATCHER): $(WATCH_SRCS:%.c=$(BUILD)/%.o) $(DIAG_OBJ) $(RT_LIB)
+$(WATCHER): $(WATCH_SRCS:%.c=$(BUILD)/%.o) $(RT_LIB)
 	$(CC) -o $@ $^ $(SHIM_LIBS) $(MNL_LIBS)
 
 # Each part of the tree adds its own targets to these lists.

@@ -20,6 +20,8 @@
 #include "runtime.h"
 
 #define SL_EXPORT __attribute__((visibility("default")))
+#define SL_STR2(x) #x
+#define SL_STR(x) SL_STR2(x)
 
 /* fortify entry points have no public prototypes */
 ssize_t __recv_chk(int, void *, size_t, size_t, int);
@@ -546,6 +548,37 @@ SL_EXPORT pid_t fork(void)
     errno = saved;
     return pid;
 }
+
+/* vfork: the child runs in our memory, on our stack, until it execs or
+ * exits, and the parent is suspended until then. Its closes must not touch
+ * the parent's fd table, and the close hook must know that without a
+ * syscall (getpid() on every close cost ~0.3 us). So, like glibc's own
+ * vfork, this one keeps its return address in a register across the
+ * syscall (the child may overwrite the stack), sets sl_vfork_child in the
+ * child and clears it when the parent resumes. */
+int sl_vfork_fail(long rc);
+int sl_vfork_fail(long rc)
+{
+    errno = (int)-rc;
+    return -1;
+}
+
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "    popq %rdi\n"                      /* the return address */
+        "    movl $" SL_STR(SYS_vfork) ", %eax\n"
+        "    syscall\n"
+        "    pushq %rdi\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 1f\n"
+        "    testq %rax, %rax\n"
+        "    setz sl_vfork_child(%rip)\n"      /* 1 in the child, 0 in the parent */
+        "    ret\n"
+        "1:  movq %rax, %rdi\n"
+        "    jmp sl_vfork_fail\n"
+        ".size vfork, .-vfork\n");
 
 /* _Fork skips atfork handlers, so it is wrapped on its own. */
 SL_EXPORT pid_t _Fork(void)

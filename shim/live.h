@@ -28,6 +28,7 @@
 #define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
 #define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
 #define SL_LIVE_OPTIONS    4096
+#define SL_LIVE_NCLOSED    8192             /* closes not yet classified */
 
 /* epoll data of the watcher's own fds (record ids start at 1, so an id of
  * 0 in the top half marks them). */
@@ -50,7 +51,7 @@ struct sl_live_sock {
     uint8_t pad[3];
     int32_t fd;                 /* its fd when it was made (dups may differ) */
     int32_t family, type, protocol;
-    uint64_t ino;
+    uint64_t cookie;            /* SO_COOKIE (sock_diag's idiag_cookie) */
     int64_t created_ns;         /* CLOCK_MONOTONIC (one clock for both processes) */
     _Atomic int64_t fin_ns;     /* the watcher: when the peer's FIN arrived */
 };
@@ -67,9 +68,25 @@ struct sl_live_peer {
     struct sockaddr_in6 local, peer;    /* sockaddr_in fits too */
 };
 
+/* A connected TCP socket the host closed as its last holder. Whether it
+ * closed first is asked later, by cookie, of one sock_diag dump (its
+ * orphan in FIN_WAIT or TIME_WAIT keeps the cookie), so a close costs the
+ * host no syscall. A bounded multi-producer queue (Vyukov's): slot seq
+ * 2 * lap is free for the lap's writer, 2 * lap + 1 ready for its reader;
+ * zeroed memory is lap 0, free. */
+struct sl_live_closed {
+    _Atomic uint64_t seq;
+    uint64_t cookie;
+    int64_t closed_ns;          /* CLOCK_MONOTONIC */
+    uint32_t stack_id;
+    uint8_t peer_watched;       /* shutdown(SHUT_WR) already started a peer watch */
+    uint8_t looked;             /* the classifier's: 0 new, 1 missed once, 2 done */
+};
+
 /* Connections closed here first, per destination (port pressure). */
 struct sl_live_dest {
     _Atomic int state;
+    int64_t first_ns;           /* the close that made it (CLOCK_MONOTONIC) */
     struct sockaddr_in6 addr;
     _Atomic uint64_t closed_first;
 };
@@ -93,6 +110,11 @@ struct sl_live_shared {
     char options[SL_LIVE_OPTIONS];  /* SOCKLEAK_OPTIONS as the host read it */
     struct sl_live_peer peers[SL_LIVE_NPEER];
     struct sl_live_dest dests[SL_LIVE_NDEST];
+    /* closes to classify: the host adds at head, whoever holds
+     * closed_owner (the watcher, or the host at exit) takes from tail */
+    _Atomic uint64_t closed_head, closed_tail, closed_dropped;
+    _Atomic int closed_owner;
+    struct sl_live_closed closed_ring[SL_LIVE_NCLOSED];
     struct sl_live_sock socks[];    /* [SL_LIVE_MAX_SOCKS] */
 };
 

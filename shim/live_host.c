@@ -32,6 +32,7 @@
 
 #include "fdtable.h"
 #include "live.h"
+#include "live_closed.h"
 #include "output.h"
 #include "ownfd.h"
 #include "real.h"
@@ -43,7 +44,6 @@
 
 #define NS_PER_MS     1000000LL
 #define STOP_WAIT_MS  2000      /* exit never waits longer for a watcher's write */
-#define PROBES        8         /* slots a hook tries before giving up */
 #define SPAWN_STACK   (64 * 1024)
 
 enum { W_NONE, W_STARTING, W_RUNNING, W_FAILED };
@@ -195,7 +195,7 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
     e->family = s->family;
     e->type = s->type;
     e->protocol = s->protocol;
-    e->ino = s->ino;
+    e->cookie = s->cookie;
     e->fd = fd;
     e->created_ns = s->created_ns;
     __atomic_store_n(&e->fin_ns, 0, __ATOMIC_RELAXED);
@@ -402,8 +402,12 @@ static void rewatch_cb(int fd, uint32_t id, void *arg)
         return;
     struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
                               .data.u64 = (uint64_t)id << 32 | __atomic_load_n(&e->gen, __ATOMIC_RELAXED) };
-    if (epoll_ctl(sl_private_fd(epoll_slot), EPOLL_CTL_ADD, fd, &ev) == 0)
-        __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+    int slot = epoll_slot, ep = sl_private_pin(slot);
+    if (ep >= 0) {
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+            __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+        sl_private_unpin(slot);
+    }
 }
 
 /* Make the epoll set and wake-up fd (in the hook's thread) and start the
@@ -486,14 +490,38 @@ static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id,
         __atomic_fetch_add(&r->wanted, 1, __ATOMIC_RELEASE);
     if (__builtin_expect(!__atomic_load_n(&r->host_registers, __ATOMIC_RELAXED), 1))
         return;
-    int ep = sl_private_fd(epoll_slot);
-    if (ep < 0 || (__atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED) & SL_LIVE_WATCHED))
+    if (__atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED) & SL_LIVE_WATCHED)
         return;
     struct epoll_event ev = {
         .events = EPOLLRDHUP | EPOLLET,
         .data.u64 = (uint64_t)id << 32 | __atomic_load_n(&e->gen, __ATOMIC_RELAXED),
     };
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    /* Pinned: a dup2 onto its number moves our fd, and the number is then
+     * the program's (adding to its epoll set would be a harm). */
+    int slot = epoll_slot, ep = sl_private_pin(slot);
+    if (ep >= 0) {
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        sl_private_unpin(slot);
+    }
+}
+
+/* Pinned while we write: a dup2 onto its number moves our eventfd, and 8
+ * bytes written to the number then would land in the program's socket.
+ * From a signal handler, which may have interrupted that move, the
+ * wake-up is skipped instead of waited for; the flag it was for stays set
+ * and is seen at the watcher's next wake-up. */
+static void wake_watcher(int in_signal)
+{
+    int slot = wake_slot, saved = errno;
+    int wake = in_signal ? sl_private_trypin(slot) : sl_private_pin(slot);
+    uint64_t one = 1;
+    if (wake >= 0) {
+        if (write(wake, &one, sizeof(one)) < 0) {
+            /* full counter: a wake-up is pending anyway */
+        }
+        sl_private_unpin(slot);
+    }
+    errno = saved;
 }
 
 /* The snapshot signal's handler (live_signal.c) asks the watcher for a
@@ -502,13 +530,9 @@ static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id,
 void sl_live_request_snapshot(void)
 {
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
-    int wake = sl_private_fd(wake_slot);
-    uint64_t one = 1;
-    if (r != NULL && wake >= 0) {
+    if (r != NULL) {
         __atomic_store_n(&r->snapshot_requested, 1, __ATOMIC_RELEASE);
-        if (write(wake, &one, sizeof(one)) < 0) {
-            /* full counter: a wake-up is pending anyway */
-        }
+        wake_watcher(1);
     }
 }
 
@@ -534,72 +558,6 @@ static int addresses(const struct sl_sock *s, int fd, struct sockaddr_in6 *local
             return 1;
     }
     return getpeername(fd, (struct sockaddr *)peer, &l2) == 0;
-}
-
-/* Remember a connection whose peer has not closed yet (a few lock-free
- * probes; when full it is not watched). */
-static void peer_watch(struct sl_live_shared *r, const struct sl_sock *s,
-                       const struct sockaddr_in6 *local, const struct sockaddr_in6 *peer,
-                       int shut_only)
-{
-    unsigned start = __atomic_fetch_add(&r->peer_cursor, 1, __ATOMIC_RELAXED);
-    for (unsigned k = 0; k < PROBES; k++) {
-        struct sl_live_peer *p = &r->peers[(start + k) % SL_LIVE_NPEER];
-        int expected = SL_SLOT_FREE;
-        if (!__atomic_compare_exchange_n(&p->state, &expected, SL_SLOT_WRITING, 0,
-                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            continue;
-        p->shut_only = (uint8_t)shut_only;
-        p->stack_id = s->stack_id;
-        p->since_ns = sl_now_ns();
-        p->local = *local;
-        p->peer = *peer;
-        __atomic_store_n(&p->state, SL_SLOT_READY, __ATOMIC_RELEASE);
-        return;
-    }
-    __atomic_fetch_add(&r->peers_dropped, 1, __ATOMIC_RELAXED);
-}
-
-static int same_dest(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b)
-{
-    if (a->sin6_family != b->sin6_family)
-        return 0;
-    if (a->sin6_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    return a->sin6_port == b->sin6_port && !memcmp(&a->sin6_addr, &b->sin6_addr, 16);
-}
-
-static unsigned dest_hash(const struct sockaddr_in6 *a)
-{
-    const unsigned char *p = (const unsigned char *)a;
-    size_t len = a->sin6_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(*a);
-    unsigned h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 16777619u;
-    return h;
-}
-
-static void dest_count(struct sl_live_shared *r, const struct sockaddr_in6 *peer)
-{
-    unsigned h = dest_hash(peer);
-    for (unsigned k = 0; k < PROBES; k++) {
-        struct sl_live_dest *d = &r->dests[(h + k) % SL_LIVE_NDEST];
-        int state = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
-        if (state == SL_SLOT_FREE) {
-            if (!__atomic_compare_exchange_n(&d->state, &state, SL_SLOT_WRITING, 0,
-                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-                continue;
-            d->addr = *peer;
-            __atomic_store_n(&d->state, SL_SLOT_READY, __ATOMIC_RELEASE);
-            state = SL_SLOT_READY;
-        }
-        if (state == SL_SLOT_READY && same_dest(&d->addr, peer)) {
-            __atomic_fetch_add(&d->closed_first, 1, __ATOMIC_RELAXED);
-            return;
-        }
-    }
 }
 
 /* ---- hooks (runtime -> here) ---- */
@@ -699,7 +657,7 @@ void sl_watcher_on_shutdown(struct sl_sock *s, int fd)
     if (state != TCP_FIN_WAIT1 && state != TCP_FIN_WAIT2)
         return;
     __atomic_fetch_or(&s->flags, SL_SOCK_PEER_WATCHED, __ATOMIC_RELAXED);
-    peer_watch(r, s, &local, &peer, 1);
+    sl_live_peer_watch(r, s->stack_id, sl_now_ns(), &local, &peer, 1);
 }
 
 static void closed_late(struct sl_sock *s, struct sl_live_sock *e, int fd)
@@ -720,8 +678,8 @@ static void closed_late(struct sl_sock *s, struct sl_live_sock *e, int fd)
 }
 
 /* Before the real close of the last fd: a closed_late event if the watcher
- * reported it; if this side closed first, count it (TIME_WAIT here) and
- * watch the peer. Three syscalls, connected TCP only. */
+ * reported it; a connected TCP socket closed by its last holder is queued
+ * for the closed-first question (live_closed.c), with no syscall here. */
 void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
 {
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
@@ -741,30 +699,36 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
     int64_t fin = __atomic_load_n(&e->fin_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&e->gen, 0, __ATOMIC_RELEASE);
     /* A fork copy, or closed outside the shim: whether this side closed
-     * first cannot be told (the connection may live on elsewhere). */
+     * first cannot be told (the connection may live on elsewhere). A FIN
+     * seen (a 0-byte read, or the watcher's): the peer closed first. */
     if (!askable || !live_on() || !tcp_inet(s) || fin || !sl_sock_last_holder(s) ||
         __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) ||
         !((flags & SL_SOCK_CONNECTED) || s->origin == SL_ORIGIN_ACCEPT ||
           s->origin == SL_ORIGIN_ACCEPT4))
         return;
-    int saved = errno, state = sl_tcp_state(fd);
-    struct sockaddr_in6 local, peer;
-    int first = state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 ||
-                state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
-                (state == TCP_CLOSE && (flags & SL_SOCK_SHUT_WR));
-    if (first && addresses(s, fd, &local, &peer)) {
-        __atomic_fetch_add(&r->closed_first, 1, __ATOMIC_RELAXED);
-        dest_count(r, &peer);
-        if (!(flags & SL_SOCK_PEER_WATCHED) && state != TCP_CLOSING && state != TCP_CLOSE)
-            peer_watch(r, s, &local, &peer, 0);
-    }
-    errno = saved;
+    /* No wake-up: the watcher paces itself by how fast the queue fills. */
+    sl_live_closed_add(r, s->cookie, s->stack_id, sl_now_ns(),
+                       (flags & SL_SOCK_PEER_WATCHED) != 0);
 }
 
+/* At exit (not from a signal handler: this allocates): the closes the
+ * watcher has not classified yet are classified here, with one dump. */
 uint64_t sl_watcher_closed_first(void)
 {
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
-    return r ? __atomic_load_n(&r->closed_first, __ATOMIC_RELAXED) : 0;
+    if (r == NULL)
+        return 0;
+    if (sl_live_closed_pending(r) > 0) {
+        struct sl_diag *d = sl_diag_open();
+        struct sl_diag_list l = { 0 };
+        struct timespec ms = { 0, NS_PER_MS };
+        /* the watcher may be at it: it finishes a batch in milliseconds */
+        for (int i = 0; i < STOP_WAIT_MS && sl_live_closed_drain(r, d, &l, 1) < 0; i++)
+            nanosleep(&ms, NULL);
+        free(l.v);
+        sl_diag_close(d);
+    }
+    return __atomic_load_n(&r->closed_first, __ATOMIC_RELAXED);
 }
 
 /* Exit: no live event may follow the exit report. The watcher marks itself

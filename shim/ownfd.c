@@ -336,6 +336,21 @@ int sl_private_pin(int slot)
     return fd;
 }
 
+int sl_private_trypin(int slot)
+{
+    if (slot < 0 || slot >= NSLOTS)
+        return -1;
+    struct slot *s = &slots[slot];
+    int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+    if ((st & MOVING) || !__atomic_compare_exchange_n(&s->state, &st, st + 1, 0,
+                                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return -1;
+    int fd = __atomic_load_n(&s->fd1, __ATOMIC_ACQUIRE) - 1;
+    if (fd < 0)
+        __atomic_fetch_sub(&s->state, 1, __ATOMIC_ACQ_REL);
+    return fd;
+}
+
 void sl_private_unpin(int slot)
 {
     if (slot >= 0 && slot < NSLOTS)

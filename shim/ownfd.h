@@ -40,6 +40,9 @@ int sl_private_fd(int slot);
 /* The slot's fd, held at its number until sl_private_unpin (keep it short:
  * a move of that fd waits). -1 when the slot is empty (no pin taken). */
 int sl_private_pin(int slot);
+/* The same, but -1 at once while the fd is being moved (a signal handler,
+ * which may have interrupted the move itself). */
+int sl_private_trypin(int slot);
 void sl_private_unpin(int slot);
 
 /* Close the slot's fd (the real close) and free the slot. */

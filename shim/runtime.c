@@ -153,24 +153,24 @@ static void closed_outside(uint32_t id, int fd)
     release(id, fd);
 }
 
-struct find_ino {
-    uint64_t ino, dev;
+struct find_cookie {
+    uint64_t cookie;
     int fd;
 };
 
-static void find_ino_cb(int fd, uint32_t id, void *arg)
+static void find_cookie_cb(int fd, uint32_t id, void *arg)
 {
-    struct find_ino *f = arg;
+    struct find_cookie *f = arg;
     struct sl_sock *s = sl_sock_get(id);
-    if (f->fd < 0 && s != NULL && s->ino == f->ino && s->dev == f->dev)
+    if (f->fd < 0 && s != NULL && s->cookie == f->cookie)
         f->fd = fd;
 }
 
 /* A tracked fd of the socket with this identity, or -1. */
-static int same_socket_fd(uint64_t ino, uint64_t dev)
+static int same_socket_fd(uint64_t cookie)
 {
-    struct find_ino f = { ino, dev, -1 };
-    sl_fd_foreach(0, ~0u, find_ino_cb, &f);
+    struct find_cookie f = { cookie, -1 };
+    sl_fd_foreach(0, ~0u, find_cookie_cb, &f);
     return f.fd;
 }
 
@@ -204,19 +204,25 @@ static int bogus(int fd)
            (unsigned)fd >= sl_fdtable_capacity() || sl_private_is(fd);
 }
 
+unsigned char sl_vfork_child;
+
 /* A vfork child shares our memory: its closes must not touch the parent's
- * table. getpid() is a real syscall, so only the rarer events pay for it. */
+ * table. The flag covers vfork(); getpid() also catches other children
+ * that share our memory (clone(CLONE_VM)), but is a real syscall, so only
+ * the rarer events pay for it. */
 static int in_vfork_child(void)
 {
-    return (int)syscall(SYS_getpid) != __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    return __atomic_load_n(&sl_vfork_child, __ATOMIC_RELAXED) ||
+           (int)syscall(SYS_getpid) != __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
 }
 
 static void track(int fd, int family, int type, int protocol, enum sl_origin origin,
                   uint32_t stack_id)
 {
-    struct stat st;
+    uint64_t cookie;
     uint32_t id;
-    if (fstat(fd, &st) != 0 || (id = rec_alloc()) == 0)
+    /* One syscall: the identity every later check compares against. */
+    if (sl_sock_cookie(fd, &cookie) != 0 || (id = rec_alloc()) == 0)
         return;
     struct sl_sock *s = sl_sock_get(id);
     if (s == NULL)
@@ -227,8 +233,7 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->family = family;
     s->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     s->protocol = protocol;
-    s->ino = st.st_ino;
-    s->dev = st.st_dev;
+    s->cookie = cookie;
     s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns
                   : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_ns();
     s->fin_ns = 0;
@@ -345,7 +350,7 @@ void sl_on_close(int fd)
 {
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) || fd < 0)
         return;
-    if (sl_fd_get(fd) == 0 || in_vfork_child())
+    if (sl_fd_get(fd) == 0 || __atomic_load_n(&sl_vfork_child, __ATOMIC_RELAXED))
         return;
     uint32_t id = sl_fd_take(fd);
     if (id != 0)
@@ -507,8 +512,8 @@ static int cmp_pair(const void *a, const void *b)
 /* fd still refers to the socket s was created for (not closed behind our back). */
 static int still_same(const struct sl_sock *s, int fd)
 {
-    struct stat st;
-    return fstat(fd, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev;
+    uint64_t cookie;
+    return sl_sock_cookie(fd, &cookie) == 0 && cookie == s->cookie;
 }
 
 /* Keep the fds of record id that still refer to it; drop the others as
@@ -1053,13 +1058,15 @@ static void track_existing(enum sl_origin origin)
             char *end;
             long fd = strtol(d->d_name, &end, 10);
             struct stat st;
+            uint64_t cookie;
             int family, type, protocol;
             if (*end != '\0' || end == d->d_name || fd == dir ||
                 fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-                sl_sock_kind((int)fd, &family, &type, &protocol) != 0)
+                sl_sock_kind((int)fd, &family, &type, &protocol) != 0 ||
+                sl_sock_cookie((int)fd, &cookie) != 0)
                 continue;
             /* stdin and stdout are often one socket: one record, two fds. */
-            int same = same_socket_fd(st.st_ino, st.st_dev);
+            int same = same_socket_fd(cookie);
             if (same >= 0) {
                 link_fd(same, (int)fd, 1);
             } else {

@@ -30,7 +30,8 @@ struct sl_sock {
     uint8_t origin;             /* enum sl_origin */
     uint32_t epoch;             /* fork generation it was created in */
     int family, type, protocol;
-    uint64_t ino, dev;          /* identity, to notice fds closed behind our back */
+    uint64_t cookie;            /* SO_COOKIE: identity, to notice fds closed behind
+                                   our back (unlike an inode number, never reused) */
     int64_t created_ns;         /* CLOCK_MONOTONIC */
     _Atomic int64_t fin_ns;     /* first 0-byte read on a stream, 0: none */
     _Atomic int64_t close_wait_ns; /* first seen in CLOSE_WAIT by the watcher */
@@ -50,6 +51,9 @@ struct sl_stats {
 
 extern struct sl_stats sl_stats;
 extern _Atomic int sl_ready;    /* 1 once sl_init() finished */
+/* 1 while a vfork child of this process runs (hooks.c's vfork sets it in
+ * the child and clears it when the parent resumes). */
+extern unsigned char sl_vfork_child;
 
 /* Per-thread re-entrancy guard: set while the shim itself runs, so calls made
  * by libunwind, libdw or our own writer are not recorded. */

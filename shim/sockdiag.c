@@ -74,6 +74,7 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
     if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*m))
         return MNL_CB_OK;
     s.ino = m->idiag_inode;
+    s.cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
     s.family = m->idiag_family;
     s.state = m->idiag_state;
     s.sport = ntohs(m->id.idiag_sport);
@@ -179,9 +180,10 @@ static void list_add(const struct sl_diag_sock *s, void *arg)
     l->v[l->n++] = *s;
 }
 
-static int cmp_ino(const void *a, const void *b)
+static int cmp_cookie(const void *a, const void *b)
 {
-    uint64_t x = ((const struct sl_diag_sock *)a)->ino, y = ((const struct sl_diag_sock *)b)->ino;
+    uint64_t x = ((const struct sl_diag_sock *)a)->cookie;
+    uint64_t y = ((const struct sl_diag_sock *)b)->cookie;
     return x < y ? -1 : x > y;
 }
 
@@ -191,12 +193,29 @@ int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)
     int rc = d == NULL || sl_diag_dump(d, AF_INET, IPPROTO_TCP, states, list_add, l) != 0 ||
              sl_diag_dump(d, AF_INET6, IPPROTO_TCP, states, list_add, l) != 0 ? -1 : 0;
     if (l->n > 1)
-        qsort(l->v, l->n, sizeof(*l->v), cmp_ino);
+        qsort(l->v, l->n, sizeof(*l->v), cmp_cookie);
     return rc;
 }
 
-const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t ino)
+const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t cookie)
 {
-    struct sl_diag_sock key = { .ino = ino };
-    return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_ino) : NULL;
+    struct sl_diag_sock key = { .cookie = cookie };
+    return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_cookie) : NULL;
+}
+
+void sl_diag_sockaddr(const struct sl_diag_sock *s, int peer, struct sockaddr_in6 *out)
+{
+    const uint32_t *addr = peer ? s->dst : s->src;
+    uint16_t port = htons(peer ? s->dport : s->sport);
+    memset(out, 0, sizeof(*out));
+    if (s->family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)out;
+        in->sin_family = AF_INET;
+        in->sin_port = port;
+        in->sin_addr.s_addr = addr[0];
+    } else {
+        out->sin6_family = AF_INET6;
+        out->sin6_port = port;
+        memcpy(&out->sin6_addr, addr, 16);
+    }
 }

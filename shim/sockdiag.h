@@ -11,7 +11,8 @@ struct sl_diag;         /* one netlink socket, made in the caller's netns */
 
 /* One socket as the kernel describes it. */
 struct sl_diag_sock {
-    uint64_t ino;
+    uint64_t ino;               /* 0 once closed (an orphan, TIME_WAIT) */
+    uint64_t cookie;            /* SO_COOKIE: kept after close */
     int family;                 /* AF_INET or AF_INET6 */
     int state;                  /* TCP_ESTABLISHED ... (UDP: 1 connected, 7 not) */
     uint16_t sport, dport;      /* host order */
@@ -21,7 +22,7 @@ struct sl_diag_sock {
     uint32_t last_data_recv_ms;
 };
 
-/* The TCP sockets (both families) in some states, sorted by inode. */
+/* The TCP sockets (both families) in some states, sorted by cookie. */
 struct sl_diag_list {
     struct sl_diag_sock *v;
     size_t n, cap;
@@ -31,8 +32,11 @@ struct sl_diag_list {
  * TCP sockets whose state bit is in states; 0, or -1 if a dump failed. */
 int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l);
 
-/* The socket of inode ino in l, NULL if none. */
-const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t ino);
+/* The socket of this cookie (sl_sock_cookie) in l, NULL if none. */
+const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t cookie);
+
+/* s's local (peer = 0) or peer address as a socket address. */
+void sl_diag_sockaddr(const struct sl_diag_sock *s, int peer, struct sockaddr_in6 *out);
 
 /* Open a sock_diag socket; NULL with errno set. */
 struct sl_diag *sl_diag_open(void);

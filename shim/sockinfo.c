@@ -22,6 +22,13 @@ int sl_tcp_state_since(int fd, int64_t *last_recv_ms)
     return ti.tcpi_state;
 }
 
+int sl_sock_cookie(int fd, uint64_t *cookie)
+{
+    socklen_t len = sizeof(*cookie);
+    return getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) == 0 && len == sizeof(*cookie)
+           ? 0 : -1;
+}
+
 int sl_tcp_state(int fd)
 {
     return sl_tcp_state_since(fd, NULL);

@@ -36,6 +36,11 @@ int sl_sock_address(int fd, int peer, char *buf, size_t size);
 /* Format any socket address the same way. */
 void sl_format_sockaddr(const void *sa, size_t len, char *buf, size_t size);
 
+/* The kernel's cookie of the socket fd (SO_COOKIE): a 64-bit id that no
+ * other socket gets while the system runs, kept by its orphan and its
+ * TIME_WAIT after close, and shown by sock_diag. 0, or -1. */
+int sl_sock_cookie(int fd, uint64_t *cookie);
+
 /* Family, type and protocol of fd from the kernel; 0 or -1. */
 int sl_sock_kind(int fd, int *family, int *type, int *protocol);
 

@@ -23,7 +23,7 @@
 
 struct pending {
     uint32_t id, gen;
-    uint64_t ino;
+    uint64_t cookie;
     int64_t woken_ns;       /* when its event came (the FIN was no later) */
     int64_t fin_ns;         /* 0 until the kernel said */
 };
@@ -59,11 +59,11 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
         pend = v;
         cap = c;
     }
-    pend[npend++] = (struct pending){ .id = id, .gen = gen, .ino = e->ino, .woken_ns = now };
+    pend[npend++] = (struct pending){ .id = id, .gen = gen, .cookie = e->cookie, .woken_ns = now };
     wp_warm_stack(e->stack_id);
 }
 
-/* This round's CLOSE_WAIT sockets of the namespace, by inode; *asked is a
+/* This round's CLOSE_WAIT sockets of the namespace, by cookie; *asked is a
  * time no earlier than the kernel's answers (their ages count back from it). */
 static int list_close_wait(struct sl_diag_list *l, int64_t *asked)
 {
@@ -109,7 +109,8 @@ static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_s
             fill_addr(d, &l, 0);
             fill_addr(d, &r, 1);
         }
-        d->ino = p->ino;
+        d->ino = wp_ino_known(e);
+        d->cookie = p->cookie;
         d->state = ok ? ti.tcpi_state : -1;
         d->has_info = ok;
         d->last_ack_recv_ms = ti.tcpi_last_ack_recv;
@@ -123,7 +124,7 @@ static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_s
         *listed = list_close_wait(cw, asked) == 0 ? 1 : -1;
     if (*listed < 0)
         return -1;
-    const struct sl_diag_sock *f = sl_diag_list_find(cw, p->ino);
+    const struct sl_diag_sock *f = sl_diag_list_find(cw, p->cookie);
     if (f == NULL)
         return 0;
     *d = *f;
@@ -136,7 +137,7 @@ static void report(struct sl_live_sock *e, const struct pending *p,
 {
     int fds[SL_LEAK_MAX_FDS];
     struct sl_leak leak;
-    int nfds = wp_host_fds(p->ino, fds, SL_LEAK_MAX_FDS);
+    int nfds = d->ino ? wp_host_fds(d->ino, fds, SL_LEAK_MAX_FDS) : 0;
     if (nfds == 0 || (e->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited))
         return;
     wp_describe(e, d, fds, nfds, now, &leak);

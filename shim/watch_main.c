@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "live_closed.h"
 #include "output.h"
 #include "runtime.h"
 #include "stackdepot.h"
@@ -25,6 +26,8 @@
 #include "watchproc.h"
 
 #define ALIVE_CHECK_MS 1000   /* how late an exec is noticed without a pipe */
+/* How often the host's queued closes are classified while there are some. */
+#define CLOSED_EVERY_NS (200 * WP_NS_PER_MS)
 
 struct wp_state wp;
 static char opts_buf[SL_LIVE_OPTIONS];
@@ -123,6 +126,47 @@ int wp_host_fds(uint64_t ino, int *fds, int max)
     for (; lo < fdmap_n && fdmap[lo].ino == ino && n < max; lo++)
         fds[n++] = fdmap[lo].fd;
     return n;
+}
+
+/* ---- what the watcher learned of each record ---- */
+
+struct ino_memo {
+    uint32_t gen;
+    uint64_t ino;
+};
+static struct ino_memo *memo;
+static uint32_t nmemo;
+
+uint64_t wp_ino_known(const struct sl_live_sock *e)
+{
+    uint32_t id = (uint32_t)(e - wp.r->socks), gen = __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE);
+    return id < nmemo && memo[id].gen == gen && (gen & 1) ? memo[id].ino : 0;
+}
+
+void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino)
+{
+    uint32_t id = (uint32_t)(e - wp.r->socks);
+    if (id >= nmemo) {
+        uint32_t n = id + 1 > 2 * nmemo ? id + 1 : 2 * nmemo;
+        struct ino_memo *v = realloc(memo, n * sizeof(*v));
+        if (v == NULL)
+            return;
+        memset(v + nmemo, 0, (n - nmemo) * sizeof(*v));
+        memo = v;
+        nmemo = n;
+    }
+    memo[id] = (struct ino_memo){ __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE), ino };
+}
+
+uint64_t wp_ino_of(const struct sl_live_sock *e)
+{
+    uint64_t ino = wp_ino_known(e);
+    int fd;
+    if (ino == 0 && (fd = wp_take_fd(e)) >= 0) {
+        ino = wp_ino_known(e);
+        close(fd);
+    }
+    return ino;
 }
 
 /* ---- describing a socket ---- */
@@ -242,6 +286,26 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* When to classify the host's queued closes next. Soon: once a second has
+ * turned, a new connection may take over a TIME_WAIT port, and the closed
+ * socket is gone. Before the queue can fill at the rate it filled since the
+ * last look (the host never wakes us: no syscall on its close path). But a
+ * dump walks every TCP socket of the namespace: never more than a fifth of
+ * the watcher's time. */
+static int64_t closed_next(int64_t now, int64_t took, uint64_t added, int64_t since)
+{
+    int64_t wait = CLOSED_EVERY_NS;
+    if (added > 0 && since > 0) {
+        int64_t fill = (int64_t)((double)since * (SL_LIVE_NCLOSED / 2) / (double)added);
+        wait = fill < wait ? fill : wait;
+    }
+    if (wait < 5 * took)
+        wait = 5 * took;
+    if (wait < 10 * WP_NS_PER_MS)
+        wait = 10 * WP_NS_PER_MS;
+    return now + wait;
+}
+
 int main(void)
 {
     struct epoll_event ev[256];
@@ -258,8 +322,14 @@ int main(void)
     int64_t snap_every = sl_opts.snapshot_s * WP_NS_PER_S;
     int64_t now = wp_now(), next_tick = tick ? now + tick : INT64_MAX;
     int64_t next_snap = snap_every ? now + snap_every : INT64_MAX, next_fin = INT64_MAX;
+    int64_t next_closed = now + period;
+    struct sl_diag_list closed_list = { 0 };
+    uint64_t closed_seen = 0;       /* the queue's head at the last drain */
+    int64_t closed_at = now;
     for (;;) {
         int64_t due = min64(min64(next_tick, next_snap), min64(next_fin, next_quiet));
+        if (sl_live_closed_pending(wp.r) > 0)
+            due = min64(due, next_closed);
         int timeout = -1;
         /* Once the host is exiting, only its pipe matters. */
         if (due != INT64_MAX && !__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE)) {
@@ -291,6 +361,16 @@ int main(void)
         }
         if (__atomic_load_n(&wp.r->stopping, __ATOMIC_ACQUIRE))
             continue;       /* the host is exiting: only its pipe matters now */
+        /* The host's closes, classified in batches (one dump each): every
+         * period, or at once when the host says its queue is half full. */
+        if (sl_live_closed_pending(wp.r) > 0 && now >= next_closed) {
+            uint64_t head = __atomic_load_n(&wp.r->closed_head, __ATOMIC_ACQUIRE);
+            if (sl_live_closed_drain(wp.r, wp.diag, &closed_list, 0) > 0)
+                wp_pressure_check(now);
+            next_closed = closed_next(now, wp_now() - now, head - closed_seen, now - closed_at);
+            closed_seen = head;
+            closed_at = now;
+        }
         /* New connections show up only here: look every period. */
         if (tick && now >= next_quiet) {
             wp_quiet_scan(now, period);

@@ -83,10 +83,8 @@ void wp_pressure_check(int64_t now)
         if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != SL_SLOT_READY || s->warned)
             continue;
         uint64_t count = __atomic_load_n(&d->closed_first, __ATOMIC_RELAXED);
-        if (s->ns == 0) {
-            *s = (struct dest_seen){ .count = 0, .ns = now };
-            continue;
-        }
+        if (s->ns == 0)     /* its rate counts from its first close, not from now */
+            *s = (struct dest_seen){ .count = 0, .ns = d->first_ns ? d->first_ns : now };
         if (now - s->ns < WP_NS_PER_S)
             continue;       /* a rate over at least one second, not a burst */
         double rate = (double)(count - s->count) * WP_NS_PER_S / (double)(now - s->ns);

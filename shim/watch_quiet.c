@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "sockinfo.h"
 #include "watchproc.h"
 
 #define QUIET_MS   1000
@@ -60,10 +61,22 @@ static void refuse(void)
     __atomic_store_n(&wp.r->host_registers, 1, __ATOMIC_RELEASE);
 }
 
-int wp_take_fd(const struct sl_live_sock *e)
+/* A borrowed fd is e's socket if it has e's cookie; then learn its inode. */
+static int is_ours(const struct sl_live_sock *e, int dup)
 {
     struct stat st;
+    uint64_t cookie;
+    if (sl_sock_cookie(dup, &cookie) != 0 || cookie != e->cookie)
+        return 0;
+    if (wp_ino_known(e) == 0 && fstat(dup, &st) == 0)
+        wp_ino_learned(e, st.st_ino);
+    return 1;
+}
+
+int wp_take_fd(const struct sl_live_sock *e)
+{
     int fds[4], n, tried_map = 0;
+    uint64_t ino;
     if (refused)
         return -1;
     int dup = (int)syscall(SYS_pidfd_getfd, pidfd, e->fd, 0);
@@ -72,15 +85,16 @@ int wp_take_fd(const struct sl_live_sock *e)
             refuse();
             return -1;
         }
-        if (dup >= 0 && fstat(dup, &st) == 0 && st.st_ino == e->ino)
+        if (dup >= 0 && is_ours(e, dup))
             return dup;
         if (dup >= 0)
             close(dup);
-        /* Its first fd was closed or reused: any other fd of the socket. */
-        if (tried_map++)
+        /* Its first fd was closed or reused: any other fd of the socket,
+         * found by the inode if an earlier look learned it. */
+        if (tried_map++ || (ino = wp_ino_known(e)) == 0)
             return -1;
         wp_host_fds_refresh();
-        if ((n = wp_host_fds(e->ino, fds, 4)) == 0)
+        if ((n = wp_host_fds(ino, fds, 4)) == 0)
             return -1;
         dup = (int)syscall(SYS_pidfd_getfd, pidfd, fds[0], 0);
     }

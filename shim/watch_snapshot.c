@@ -43,11 +43,14 @@ void wp_snapshot(const char *trigger, int64_t now)
         int fds[SL_LEAK_MAX_FDS], nfds;
         char fam[16], typ[16], name[40];
         struct sl_leak l;
-        if (e == NULL || (nfds = wp_host_fds(e->ino, fds, SL_LEAK_MAX_FDS)) == 0)
+        if (e == NULL)
             continue;
         const struct sl_diag_sock *d = e->type == SOCK_STREAM &&
                                        (e->family == AF_INET || e->family == AF_INET6)
-            ? sl_diag_list_find(&tcp, e->ino) : NULL;
+            ? sl_diag_list_find(&tcp, e->cookie) : NULL;
+        uint64_t ino = d != NULL && d->ino ? d->ino : wp_ino_of(e);
+        if (ino == 0 || (nfds = wp_host_fds(ino, fds, SL_LEAK_MAX_FDS)) == 0)
+            continue;
         wp_describe(e, d, fds, nfds, now, &l);
         snap.sockets++;
         if (l.tcp_state >= 0) {

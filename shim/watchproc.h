@@ -40,6 +40,14 @@ void wp_end_write(void);
 void wp_host_fds_refresh(void);
 int wp_host_fds(uint64_t ino, int *fds, int max);
 
+/* The inode of e's socket (/proc/PID/fd names sockets by inode; the host
+ * records only the cookie): learned from a borrowed fd or a dump, and
+ * remembered while e's record lives. 0: not known. */
+uint64_t wp_ino_known(const struct sl_live_sock *e);
+void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino);
+/* The same, borrowing one of the host's fds to learn it if need be. */
+uint64_t wp_ino_of(const struct sl_live_sock *e);
+
 /* The entry of record id if it is still open with generation gen. */
 struct sl_live_sock *wp_entry(uint32_t id, uint32_t gen);
 
@@ -52,7 +60,8 @@ void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
 void wp_quiet_init(int host_pidfd);
 /* Put quiet connections on the epoll set (called every period). */
 void wp_quiet_scan(int64_t now, int64_t period);
-/* A borrowed copy of a host fd of e's socket (close it soon), or -1. */
+/* A borrowed copy of a host fd of e's socket (close it soon), or -1; its
+ * inode is then known (wp_ino_known). */
 int wp_take_fd(const struct sl_live_sock *e);
 /* 1 once the host refused to lend its fds (the host then registers). */
 int wp_fds_refused(void);

@@ -5,7 +5,7 @@
 E2E_DIR   := $(BUILD)/tests/e2e
 E2E_PROGS := clean fortify dup fork exit closefd dtor_main kinds scm_rights \
              stdio_echo threads errno_check single_thread rawclose forkcopy pool_leak hostfds exit_signal churn exitmix \
-             report_churn zone_race
+             report_churn zone_race vforkclose
 E2E_BINS  := $(E2E_PROGS:%=$(E2E_DIR)/progs/%) $(E2E_DIR)/progs/libdtor.so \
              $(E2E_DIR)/progs/libctor.so $(E2E_DIR)/progs/ctor_main
 E2E_BINS  += $(patsubst tests/e2e/progs/%.c,$(E2E_DIR)/progs/%,$(wildcard tests/e2e/progs/live_*.c))

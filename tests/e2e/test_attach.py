@@ -494,7 +494,7 @@ class TestAttach(unittest.TestCase):
             # what stays: the library and its dependencies, and the shim's
             # memory (its stack store), never fds or processes
             other = lambda m: [l for l in m.splitlines()
-                               if not any(k in l for k in ("libsockleak", "libunwind", "libdw",
+                               if not any(k in l for k in ("libsockleak", "libunwind", "libdw", "libmnl",
                                                            "/memfd:sockleak",
                                                            "libelf", "libz", "liblzma", "libbz2",
                                                            "libzstd", "[heap]", "[stack]", "[anon"))

@@ -120,6 +120,51 @@ class TestForkCopies(ShimTestCase):
             self.assertSummary(rep, closed_first=0)
 
 
+class TestVforkChildren(ShimTestCase):
+    """A vfork child runs in the parent's memory until it execs or exits;
+    its closes (every fd from 3 up, as before an exec) must leave the
+    parent's records alone: the parent's leak is still reported."""
+
+    def exit_leak(self, run, fd):
+        hits = [l for l in run.report.leaks
+                if l.get("when") == "exit" and fd in (l.get("fds") or [l.get("fd")])]
+        self.assertEqual(len(hits), 1, run.report.describe())
+        return hits[0]
+
+    def test_vfork_child_closing_every_fd_keeps_the_parents_leak(self):
+        for mode in ("exec", "exit"):
+            with self.subTest(mode=mode):
+                self.use_subdir(mode)
+                with ClosingServer() as server:
+                    run = self.run_shim([prog("vforkclose"), server.port, 3, mode],
+                                        options={"grace_ms": 0})
+                self.assertEqual(run.returncode, 0, run.describe())
+                out = run.json_lines()[0]
+                self.assertEqual(out["status"], 0, run.describe())
+                leak = self.exit_leak(run, out["fd"])
+                self.assertLeakFields(leak, kind="close_wait", tcp_state="CLOSE_WAIT")
+                self.assertFrame(leak, "main", "vforkclose.c")
+                self.assertSummary(run.report, leaks=1, sockets_opened=1, sockets_closed=0,
+                                   closed_untracked=0)
+
+    def test_python_subprocess_keeps_the_parents_leak(self):
+        """python3's subprocess (vfork, close_fds=True) three times while a
+        connection it leaked sits in CLOSE_WAIT: one leak, at exit."""
+        code = ("import socket, subprocess, sys, time\n"
+                "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))\n"
+                "s.sendall(b'login\\n')\n"
+                "for _ in range(3):\n"
+                "    subprocess.run(['/bin/true'], check=True)\n"
+                "time.sleep(0.2)\n"
+                "print('{\"fd\":%d}' % s.detach(), flush=True)\n")  # never closed
+        with ClosingServer() as server:
+            run = self.run_shim(["python3", "-c", code, server.port], options={"grace_ms": 0})
+        self.assertEqual(run.returncode, 0, run.describe())
+        leak = self.exit_leak(run, run.json_lines()[0]["fd"])
+        self.assertLeakFields(leak, kind="close_wait", tcp_state="CLOSE_WAIT")
+        self.assertSummary(run.report, leaks=1, closed_untracked=0)
+
+
 class TestStillOpenAtExit(ShimTestCase):
     def test_still_open_sockets_are_counted_per_state_and_site(self):
         """kinds leaves two TCP listeners, a UDP socket and a socketpair end
