@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "live_closed.h"
+#include "runtime.h"
 
 #define PROBES 8        /* slots tried before giving up */
+#define YOUNG_NS (100 * 1000000LL)
 
 void sl_live_peer_watch(struct sl_live_shared *r, uint32_t stack_id, int64_t since_ns,
                         const struct sockaddr_in6 *local, const struct sockaddr_in6 *peer,
@@ -139,27 +141,29 @@ static int classify(struct sl_live_shared *r, const struct sl_live_closed *c,
 
 enum { LOOK_NEW, LOOK_MISSED, LOOK_DONE };
 
-/* One pass over the closes queued before head against one dump; returns
- * how many are still missed once. */
+/* One pass over the closes queued before head against one dump. A miss
+ * queued before young_ns is settled at once; returns how many others
+ * missed (they get a second look). */
 static size_t pass(struct sl_live_shared *r, const struct sl_diag_list *l, uint64_t head,
-                   int last_chance, int *settled)
+                   int last_chance, int *settled, int64_t young_ns)
 {
-    size_t missed = 0;
+    size_t young = 0;       /* misses queued after young_ns */
     for (uint64_t pos = __atomic_load_n(&r->closed_tail, __ATOMIC_RELAXED); pos < head; pos++) {
         struct sl_live_closed *c = &r->closed_ring[pos % SL_LIVE_NCLOSED];
         if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != 2 * (pos / SL_LIVE_NCLOSED) + 1)
             break;      /* its writer is still at it */
         if (c->looked == LOOK_DONE)
             continue;
-        if (classify(r, c, l) || c->looked == LOOK_MISSED || last_chance) {
+        if (classify(r, c, l) || c->looked == LOOK_MISSED || last_chance ||
+            c->closed_ns < young_ns) {
             c->looked = LOOK_DONE;
             (*settled)++;
         } else {
             c->looked = LOOK_MISSED;
-            missed++;
+            young += c->closed_ns >= young_ns;
         }
     }
-    return missed;
+    return young;
 }
 
 int sl_live_closed_drain(struct sl_live_shared *r, struct sl_diag *d, struct sl_diag_list *l,
@@ -177,10 +181,14 @@ int sl_live_closed_drain(struct sl_live_shared *r, struct sl_diag *d, struct sl_
     int answered = sl_diag_list_tcp(d, FIRST_STATES, l) == 0;
     if (!answered)
         l->n = 0;
-    if (pass(r, l, head, !answered, &settled) > 0 && final) {
+    /* At exit a second dump is worth its cost only for a miss that may
+     * have been queued before its close(2) was done: a young one. Older
+     * misses were resets or closed by the peer first. */
+    int64_t young_ns = final ? sl_now_ns() - YOUNG_NS : INT64_MIN;
+    if (pass(r, l, head, !answered, &settled, young_ns) > 0 && final) {
         if (sl_diag_list_tcp(d, FIRST_STATES, l) != 0)
             l->n = 0;
-        pass(r, l, head, 1, &settled);
+        pass(r, l, head, 1, &settled, young_ns);
     }
     /* Free the settled slots at the front of the queue. */
     uint64_t tail = __atomic_load_n(&r->closed_tail, __ATOMIC_RELAXED);
