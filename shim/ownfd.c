@@ -46,6 +46,8 @@ __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
  * signal handler that interrupted its own placement or call), and every
  * wait is bounded, so nothing can hang on a count left behind. */
 static _Atomic int placing, calling;
+/* this thread's placements (nested; it counts once in placing) and calls
+ * (each counts in calling) */
 static __thread int my_placing __attribute__((tls_model("initial-exec")));
 static __thread int my_calling __attribute__((tls_model("initial-exec")));
 static __thread int my_cancel_state __attribute__((tls_model("initial-exec")));
@@ -116,14 +118,14 @@ void sl_zone_call_begin(void)
     int64_t deadline = 0;
     for (;;) {
         __atomic_fetch_add(&calling, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&placing, __ATOMIC_SEQ_CST) <= my_placing)
+        if (__atomic_load_n(&placing, __ATOMIC_SEQ_CST) <= (my_placing > 0))
             break;
         if (deadline != 0 && mono_ns() > deadline)
             break;      /* a count left behind: go on unprotected */
         __atomic_fetch_sub(&calling, 1, __ATOMIC_SEQ_CST);
         if (deadline == 0)
             deadline = mono_ns() + EXCLUDE_WAIT_NS;
-        wait_below(&placing, my_placing);
+        wait_below(&placing, my_placing > 0);
     }
     my_calling++;
 }
@@ -543,7 +545,7 @@ void sl_zone_after_fork(void)
 {
     /* Only this thread came along: no other holds the lock or a pin. */
     pthread_mutex_init(&zone_lock, NULL);
-    __atomic_store_n(&placing, my_placing, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&placing, my_placing > 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&calling, my_calling, __ATOMIC_SEQ_CST);
     for (int i = 0; i < NSLOTS; i++)
         __atomic_store_n(&slots[i].state, 0, __ATOMIC_RELEASE);
