@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -385,8 +386,12 @@ static int fds_lost(void)
 {
     if (fds_released)
         return 0;       /* closed on purpose: the watcher has them */
+    /* tight (no number out of the program's reach): no wake-up eventfd and
+     * no pipe were ever kept */
+    int pipe_kept = __atomic_load_n(&tight, __ATOMIC_RELAXED) <= 0;
     return sl_private_fd(region_slot) < 0 || sl_private_fd(epoll_slot) < 0 ||
-           sl_private_fd(wake_slot) < 0 || sl_private_fd(alive_slot) < 0 || sl_stack_fd() < 0;
+           (pipe_kept && (sl_private_fd(wake_slot) < 0 || sl_private_fd(alive_slot) < 0)) ||
+           sl_stack_fd() < 0;
 }
 
 /* Sockets already watched go into a new epoll set (the old one went with
@@ -429,10 +434,10 @@ static const char *launch(struct sl_live_shared *r, int again)
             return "cannot remake its shared memory";
         sl_stack_reshare();
     }
-    /* The wake-up eventfd serves only the snapshot signal's handler: kept
-     * when there is room for it, or when a snapshot signal is set. */
-    int want_wake = __atomic_load_n(&tight, __ATOMIC_ACQUIRE) <= 0 ||
-                    (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
+    /* The wake-up eventfd serves only the snapshot signal's handler; when
+     * every fd we keep costs the program one, the handler wakes the
+     * watcher through a futex in the region instead. */
+    int want_wake = __atomic_load_n(&tight, __ATOMIC_ACQUIRE) <= 0;
     sl_zone_make_begin();       /* each new number is ours until adopted */
     int made = adopt(epoll_create1(EPOLL_CLOEXEC), &epoll_slot) >= 0 &&
                (!want_wake || adopt(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), &wake_slot) >= 0);
@@ -532,7 +537,11 @@ void sl_live_request_snapshot(void)
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
     if (r != NULL) {
         __atomic_store_n(&r->snapshot_requested, 1, __ATOMIC_RELEASE);
-        wake_watcher(1);
+        if (wake_slot >= 0)
+            wake_watcher(1);
+        else    /* no eventfd kept (ownfd.h): the region's futex, which a
+                 * thread of the watcher's waits on */
+            SL_REAL(syscall)(SYS_futex, &r->snapshot_requested, FUTEX_WAKE, 1, NULL, NULL, 0);
     }
 }
 

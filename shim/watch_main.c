@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -212,9 +215,39 @@ static void warn_cb(const char *msg)
     (void)msg;      /* the host already said it */
 }
 
+static void *futex_waiter(void *arg)
+{
+    _Atomic int *word = &wp.r->snapshot_requested;
+    uint64_t one = 1;
+    (void)arg;
+    for (;;) {
+        int v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        if (v != 0 && write(SL_LIVE_FD_WAKE, &one, sizeof(one)) < 0) {
+            /* full counter: a wake-up is pending anyway */
+        }
+        /* until the host's handler wakes us (the loop clears the word) */
+        syscall(SYS_futex, word, FUTEX_WAIT, v, NULL, NULL, 0);
+    }
+    return NULL;
+}
+
 static int setup(void)
 {
     struct stat st;
+    /* The host keeps no wake-up eventfd when every fd it keeps costs the
+     * program one: make our own at its number now, before anything else
+     * of ours takes the number. */
+    int host_wake = fstat(SL_LIVE_FD_WAKE, &st) == 0;
+    if (!host_wake) {
+        int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd >= 0 && fd != SL_LIVE_FD_WAKE) {
+            int moved = dup3(fd, SL_LIVE_FD_WAKE, O_CLOEXEC);
+            close(fd);
+            fd = moved;
+        }
+        if (fd != SL_LIVE_FD_WAKE)
+            return -1;
+    }
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);   /* only SIGKILL ends it early */
@@ -258,8 +291,12 @@ static int setup(void)
     alive_by_seal = S_ISREG(st.st_mode);
     if (!alive_by_seal && epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_ALIVE, &alive) != 0)
         return -1;
-    if (fstat(SL_LIVE_FD_WAKE, &st) == 0 &&
-        epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_WAKE, &wake) != 0)
+    /* Without the host's eventfd, a snapshot signal's handler wakes the
+     * region's futex: a thread of ours waits on it and writes our own. */
+    if (!host_wake && sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0' &&
+        pthread_create(&(pthread_t){ 0 }, NULL, futex_waiter, NULL) != 0)
+        return -1;
+    if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, SL_LIVE_FD_WAKE, &wake) != 0)
         return -1;
     /* A stray fork child of the host (made without fork()) may hold the
      * pipe open: the host's pidfd says when the host itself is gone. */
