@@ -423,31 +423,44 @@ static void print_rss(const char *who, struct rss a, struct rss b)
            b.total - a.total <= 64 ? "flat" : "GROWS");
 }
 
-/* The watcher process of host: it maps the host's sockleak-live memfd. */
+/* The inode of the sockleak-live memfd pid maps, 0 if none. The host
+ * closes its fd once the watcher runs: only the mapping says. */
+static unsigned long region_inode(int pid)
+{
+    char path[64], line[512];
+    unsigned long ino = 0;
+    snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "r");
+    while (f && ino == 0 && fgets(line, sizeof(line), f)) {
+        unsigned long i;
+        if (strstr(line, "/memfd:sockleak-live") &&
+            sscanf(line, "%*s %*s %*s %*s %lu", &i) == 1)
+            ino = i;
+    }
+    if (f)
+        fclose(f);
+    return ino;
+}
+
+/* The watcher process of host: it maps the same sockleak-live memfd. */
 static int watcher_of(int host)
 {
-    char path[128], link[256];
-    struct stat region = { 0 }, st;
-    snprintf(path, sizeof(path), "/proc/%d/fd", host);
-    DIR *d = opendir(path);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        char p[420];
-        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
-        ssize_t n = readlink(p, link, sizeof(link) - 1);
-        if (n > 0 && (link[n] = '\0', strstr(link, "memfd:sockleak-live")))
-            stat(p, &region);
-    }
-    if (d)
-        closedir(d);
-    if (region.st_ino == 0)
+    unsigned long ino = region_inode(host);
+    char path[64], comm[32];
+    if (ino == 0)
         return -1;
-    d = opendir("/proc");
+    DIR *d = opendir("/proc");
     int found = -1;
     for (struct dirent *e; d && (e = readdir(d)) != NULL && found < 0;) {
         int pid = atoi(e->d_name);
-        snprintf(path, sizeof(path), "/proc/%d/fd/3", pid);
-        if (pid > 0 && pid != host && stat(path, &st) == 0 && st.st_ino == region.st_ino &&
-            st.st_dev == region.st_dev)
+        if (pid <= 0 || pid == host)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+        FILE *f = fopen(path, "r");
+        int named = f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "sockleak-watch", 14);
+        if (f)
+            fclose(f);
+        if (named && region_inode(pid) == ino)
             found = pid;
     }
     if (d)
