@@ -1,6 +1,7 @@
 /* live_bench.c -- what the shim costs a program with default options (live
  * detection on), against the same program without it: 5 interleaved pairs,
- * medians, side by side, with the issue's bars:
+ * medians, side by side, with the issue's bars, and an A/A control (the
+ * same runs without the shim twice) that shows the resolution of the run:
  *   recv/read loop (one thread, TCP loopback)      cost   <= 1.02x
  *   TCP ping-pong between two processes            cost   <= 1.02x
  *   connect/accept/close churn                      cost   <= 1.05x
@@ -567,15 +568,18 @@ int main(int argc, char **argv)
     int pairs = argc > 3 ? atoi(argv[3]) : 5, idle = argc > 4 ? atoi(argv[4]) : 10000;
     raise_nofile((rlim_t)idle + 1024);
     signal(SIGPIPE, SIG_IGN);
-    struct sample s[2][16];
+    /* s[0]: without the shim, s[1]: with it, s[2]: without it again, an
+     * A/A control: how far two runs of the same thing differ here is the
+     * resolution any ratio of this run has. */
+    struct sample s[3][16];
     if (pairs > 16)
         pairs = 16;
     printf("bench-live: %s, default options; %d interleaved pairs, medians\n", lib, pairs);
     for (int i = 0; i < pairs; i++) {
-        for (int k = 0; k < 2; k++) {
-            int shim = (i + k) % 2;         /* alternate which goes first */
-            run_figures(argv[0], shim, &s[shim][i]);
-            run_keepalive(shim, &s[shim][i]);
+        for (int k = 0; k < 3; k++) {
+            int which = (i + k) % 3;        /* rotate which goes first */
+            run_figures(argv[0], which == 1, &s[which][i]);
+            run_keepalive(which == 1, &s[which][i]);
         }
         fprintf(stderr, ".");
     }
@@ -588,19 +592,22 @@ int main(int argc, char **argv)
         { "epoll keep-alive server", "req/s", offsetof(struct sample, ka_rate), 0, 0.98 },
         { "  the same, per server CPU second", "req/CPU s", offsetof(struct sample, ka_cpu), 0, 0.98 },
     };
-    printf("%-36s %14s %14s %8s  %s\n", "", "without", "with", "ratio", "bar");
+    printf("%-36s %14s %14s %8s  %-17s %s\n", "", "without", "with", "ratio", "bar", "A/A");
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-        double v[2][16], m[2];
-        for (int shim = 0; shim < 2; shim++) {
+        double v[3][16], m[3];
+        for (int which = 0; which < 3; which++) {
             for (int i = 0; i < pairs; i++)
-                v[shim][i] = *(double *)((char *)&s[shim][i] + rows[r].off);
-            m[shim] = median(v[shim], pairs);
+                v[which][i] = *(double *)((char *)&s[which][i] + rows[r].off);
+            m[which] = median(v[which], pairs);
         }
         double ratio = m[1] / m[0];
         int ok = rows[r].cost ? ratio <= rows[r].bar : ratio >= rows[r].bar;
-        printf("%-36s %14.1f %14.1f %7.3fx  %s %.2fx %s  (%s)\n", rows[r].label, m[0], m[1], ratio,
-               rows[r].cost ? "<=" : ">=", rows[r].bar, ok ? "PASS" : "FAIL", rows[r].unit);
+        printf("%-36s %14.1f %14.1f %7.3fx  %s %.2fx %-4s  %7.3fx  (%s)\n", rows[r].label, m[0],
+               m[1], ratio, rows[r].cost ? "<=" : ">=", rows[r].bar, ok ? "PASS" : "FAIL",
+               m[2] / m[0], rows[r].unit);
     }
+    printf("A/A: the median of a second set of runs without the shim over the first; "
+           "a ratio closer to 1 than that is within this run's noise.\n");
     if (idle > 0)
         idle_figures(argv[0], idle);
     return 0;
