@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "fdtable.h"
 #include "lang.h"
 #include "output.h"
@@ -492,14 +493,8 @@ struct pairs {
 static void pairs_cb(int fd, uint32_t id, void *arg)
 {
     struct pairs *p = arg;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 256;
-        uint64_t *v = realloc(p->v, cap * sizeof(*v));
-        if (v == NULL)
-            return;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (SL_GROW(p->v, p->cap, p->n) != 0)
+        return;
     p->v[p->n++] = (uint64_t)id << 32 | (uint32_t)fd;
 }
 
@@ -687,14 +682,8 @@ static void collect_cb(uint32_t id, struct sl_sock *s, int *fds, int nfds, void 
         e->sum->received++;     /* not even asked about: never listed */
         return;
     }
-    if (e->nsocks == e->socks_cap) {
-        size_t cap = e->socks_cap ? e->socks_cap * 2 : 256;
-        struct exit_sock *v = realloc(e->socks, cap * sizeof(*v));
-        if (v == NULL)
-            return;
-        e->socks = v;
-        e->socks_cap = cap;
-    }
+    if (SL_GROW(e->socks, e->socks_cap, e->nsocks) != 0)
+        return;
     struct exit_sock *x = &e->socks[e->nsocks++];
     x->id = id;
     x->s = s;
@@ -753,14 +742,8 @@ static void exit_sort(struct exit_leaks *e, struct exit_sock *x, short revents)
     }
     if (!listed)
         return;
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 64;
-        struct sl_leak *nv = realloc(e->v, cap * sizeof(*nv));
-        if (nv == NULL)
-            return;
-        e->v = nv;
-        e->cap = cap;
-    }
+    if (SL_GROW(e->v, e->cap, e->n) != 0)
+        return;
     sl_describe(s, x->fds, x->nfds, &e->v[e->n], e->now);
     e->v[e->n].kind = leak ? SL_KIND_CLOSE_WAIT
                     : received ? SL_KIND_RECEIVED : SL_KIND_OPEN_AT_EXIT;

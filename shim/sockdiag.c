@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "grow.h"
 #include "sockdiag.h"
 
 #define DIAG_BUF 32768
@@ -169,14 +170,8 @@ void sl_diag_format(const struct sl_diag_sock *s, int peer, char *buf, size_t si
 static void list_add(const struct sl_diag_sock *s, void *arg)
 {
     struct sl_diag_list *l = arg;
-    if (l->n == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 64;
-        struct sl_diag_sock *v = realloc(l->v, c * sizeof(*v));
-        if (v == NULL)
-            return;
-        l->v = v;
-        l->cap = c;
-    }
+    if (SL_GROW(l->v, l->cap, l->n) != 0)
+        return;
     l->v[l->n++] = *s;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "grow.h"
 #include "runtime.h"
 #include "stackdepot.h"
 #include "symbolize.h"
@@ -51,14 +52,8 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
     for (size_t i = 0; i < npend; i++)
         if (pend[i].id == id && pend[i].gen == gen)
             return;
-    if (npend == cap) {
-        size_t c = cap ? cap * 2 : 64;
-        struct pending *v = realloc(pend, c * sizeof(*v));
-        if (v == NULL)
-            return;
-        pend = v;
-        cap = c;
-    }
+    if (SL_GROW(pend, cap, npend) != 0)
+        return;
     pend[npend++] = (struct pending){ .id = id, .gen = gen, .cookie = e->cookie, .woken_ns = now };
     wp_warm_stack(e->stack_id);
 }

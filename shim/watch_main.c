@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "live_closed.h"
 #include "output.h"
 #include "runtime.h"
@@ -101,14 +102,8 @@ void wp_host_fds_refresh(void)
         link[n] = '\0';
         if (sscanf(link, "socket:[%llu]", &ino) != 1)
             continue;
-        if (fdmap_n == fdmap_cap) {
-            size_t cap = fdmap_cap ? fdmap_cap * 2 : 256;
-            struct fd_ino *v = realloc(fdmap, cap * sizeof(*v));
-            if (v == NULL)
-                break;
-            fdmap = v;
-            fdmap_cap = cap;
-        }
+        if (SL_GROW(fdmap, fdmap_cap, fdmap_n) != 0)
+            break;
         fdmap[fdmap_n++] = (struct fd_ino){ ino, atoi(de->d_name) };
     }
     closedir(d);

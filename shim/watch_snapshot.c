@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "grow.h"
 #include "runtime.h"
 #include "sockinfo.h"
 #include "watchproc.h"
@@ -27,7 +28,7 @@ void wp_snapshot(const char *trigger, int64_t now)
 {
     struct sl_diag_list tcp = { 0 };
     struct sl_leak *leaks = NULL;
-    size_t nleaks = 0;
+    size_t nleaks = 0, leaks_cap = 0;
     struct sl_snapshot snap = {
         .pid = wp.host_pid, .trigger = trigger,
         .opened = __atomic_load_n(&wp.r->opened, __ATOMIC_RELAXED),
@@ -67,11 +68,8 @@ void wp_snapshot(const char *trigger, int64_t now)
         snap.close_wait++;
         if (e->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited)
             continue;
-        struct sl_leak *v = realloc(leaks, (nleaks + 1) * sizeof(*v));
-        if (v != NULL) {
-            leaks = v;
+        if (SL_GROW(leaks, leaks_cap, nleaks) == 0)
             leaks[nleaks++] = l;
-        }
     }
     if (wp_begin_write()) {
         sl_report_snapshot(&snap, leaks, nleaks);
