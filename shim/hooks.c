@@ -255,14 +255,21 @@ SL_EXPORT int shutdown(int fd, int how)
 static int close_common(int (*real)(int), int fd)
 {
     if (sl_private_is(fd)) {
-
         errno = EBADF;
         return -1;
     }
     int saved = errno;
     sl_on_close(fd);
     errno = saved;
-    return real(fd);
+    /* From here to the end of the real close no placement makes an fd,
+     * and one running is waited for: a number the shim has just made, not
+     * yet in the zone, is checked again here. */
+    int token = sl_zone_close_begin(fd);
+    if (token < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    return sl_zone_close_run(real, fd, token);
 }
 
 SL_EXPORT int close(int fd)
@@ -628,13 +635,24 @@ SL_EXPORT long syscall(long number, ...)
         return sl_unwind_validate((const void *)a2);
     int saved = errno;
     switch (number) {
-    case SYS_close:
+    case SYS_close: {
         if (sl_private_is((int)a1)) {     /* the shim's fd: as if not open */
             errno = EBADF;
             return -1;
         }
         sl_on_close((int)a1);   /* before: the number may be reused at once */
-        break;
+        int token = sl_zone_close_begin((int)a1);   /* as close_common */
+        if (token < 0) {
+            errno = EBADF;
+            return -1;
+        }
+        errno = saved;
+        long rc = SL_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
+        saved = errno;
+        sl_zone_close_end(token);
+        errno = saved;
+        return rc;
+    }
     case SYS_close_range:
         if ((a3 & ~(long)KNOWN_CLOSE_RANGE_FLAGS) != 0 || (unsigned)a1 > (unsigned)a2) {
             errno = EINVAL;

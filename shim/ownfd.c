@@ -8,9 +8,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,9 +40,9 @@ __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
  * A placement is everything between making a shim fd (memfd_create, pipe2,
  * open, ...) or choosing a new number for one, and closing the number it
  * leaves: the numbers involved are the shim's though the registry does not
- * say so yet (or any more), and the soft limit may be raised. The calls are
- * the program's dup2/dup3/F_DUPFD, close_range/closefrom and getrlimit/
- * prlimit: each announces itself, then looks at the other side (sequentially
+ * say so yet (or any more). The calls are the program's dup2/dup3/F_DUPFD,
+ * close_range/closefrom and getrlimit/prlimit (the soft limit never moves
+ * any more, see run_above, but they cost nothing): each announces itself, then looks at the other side (sequentially
  * consistent: of two racing sides at least one sees the other and waits).
  * Both sides are a few syscalls long. A thread never waits for itself (a
  * signal handler that interrupted its own placement or call), and every
@@ -53,21 +55,40 @@ static __thread int my_calling __attribute__((tls_model("initial-exec")));
 static __thread int my_cancel_state __attribute__((tls_model("initial-exec")));
 #define EXCLUDE_WAIT_NS (500 * 1000000LL)
 
+/* The program's closes and placements exclude each other too, so that a
+ * close of a number the program does not hold fails with EBADF, as without
+ * the shim, even when another thread's placement has just made its fd at
+ * that number (the lowest free one) and not yet registered or moved it.
+ * Each close announces itself in its thread's stripe (one cache line per
+ * stripe, a thread keeps its stripe: threads share a line only beyond
+ * NSTRIPES of them), then looks at placing; a placement, after announcing
+ * itself in placing, waits until every stripe is drained: of a racing close
+ * and placement, at least one sees the other (sequentially consistent). A
+ * close waits while a placement runs (bounded, never for its own thread's:
+ * a signal handler inside its own placement); a placement waits for the
+ * closes in flight (bounded: a close may linger under SO_LINGER). A count a
+ * thread can no longer take back (a signal handler that longjmp'ed out of a
+ * close) is remembered as stale once a wait for it timed out, so it costs
+ * one bounded wait, not one per placement. */
+#define NSTRIPES 64
+static struct stripe {
+    _Atomic int closing;        /* closes in flight on this stripe */
+    _Atomic int stale;          /* of those, counted as gone after a timeout */
+} __attribute__((aligned(64))) closers[NSTRIPES];
+static _Atomic unsigned next_stripe;
+static __thread int my_stripe __attribute__((tls_model("initial-exec")));  /* index + 1 */
+static __thread int my_closing __attribute__((tls_model("initial-exec")));
+
 /* Numbers the shim just left for a dup2/dup3/F_DUPFD of the program's that
  * has not run yet: no placement may take them meanwhile (-1: free). */
 #define NRESERVED 8
 static _Atomic int reserved[NRESERVED] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 
-/* ---- limits, read and set without our own hooks ---- */
+/* ---- the limit, read without our own hooks ---- */
 
 static int get_nofile(struct rlimit *rl)
 {
     return (int)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, rl);
-}
-
-static int set_nofile(const struct rlimit *rl)
-{
-    return (int)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, rl, NULL);
 }
 
 /* ---- placements and calls ---- */
@@ -95,6 +116,37 @@ static void wait_below(_Atomic int *count, int mine)
     }
 }
 
+/* Wait (bounded) until no other thread's close is in flight. */
+static void drain_closes(void)
+{
+    int mine = my_stripe - 1;
+    int64_t deadline = 0;
+    for (int i = 0; i < NSTRIPES; i++) {
+        struct stripe *st = &closers[i];
+        for (unsigned spins = 0;; spins++) {
+            int n = __atomic_load_n(&st->closing, __ATOMIC_SEQ_CST);
+            int stale = __atomic_load_n(&st->stale, __ATOMIC_RELAXED);
+            int allowed = (i == mine ? my_closing : 0) + stale;
+            if (n < allowed && stale > 0)       /* a stale count came back */
+                __atomic_compare_exchange_n(&st->stale, &stale, stale - 1, 0,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+            if (n <= allowed)
+                break;
+            if ((spins & 63) == 0) {
+                int64_t now = mono_ns();
+                if (deadline == 0) {
+                    deadline = now + EXCLUDE_WAIT_NS;
+                } else if (now > deadline) {
+                    __atomic_store_n(&st->stale, n - (i == mine ? my_closing : 0),
+                                     __ATOMIC_RELAXED);
+                    break;
+                }
+            }
+            sched_yield();
+        }
+    }
+}
+
 void sl_zone_make_begin(void)
 {
     if (my_placing++ > 0)
@@ -103,6 +155,68 @@ void sl_zone_make_begin(void)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &my_cancel_state);
     __atomic_fetch_add(&placing, 1, __ATOMIC_SEQ_CST);
     wait_below(&calling, my_calling);
+    drain_closes();
+}
+
+int sl_zone_close_begin(int fd)
+{
+    int i = my_stripe - 1;
+    if (__builtin_expect(i < 0, 0)) {
+        i = (int)(__atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % NSTRIPES);
+        my_stripe = i + 1;
+    }
+    struct stripe *st = &closers[i];
+    int64_t deadline = 0;
+    for (;;) {
+        __atomic_fetch_add(&st->closing, 1, __ATOMIC_SEQ_CST);
+        if (__builtin_expect(__atomic_load_n(&placing, __ATOMIC_SEQ_CST) <= (my_placing > 0), 1))
+            break;
+        /* a placement runs: its fd's number is settled when it ends */
+        if (deadline != 0 && mono_ns() > deadline)
+            break;      /* a count left behind: go on unprotected */
+        __atomic_fetch_sub(&st->closing, 1, __ATOMIC_SEQ_CST);
+        if (deadline == 0)
+            deadline = mono_ns() + EXCLUDE_WAIT_NS;
+        wait_below(&placing, my_placing > 0);
+    }
+    my_closing++;
+    if (sl_private_is(fd)) {
+        sl_zone_close_end(i);
+        return -1;
+    }
+    return i;
+}
+
+void sl_zone_close_end(int token)
+{
+    my_closing--;
+    __atomic_fetch_sub(&closers[token].closing, 1, __ATOMIC_SEQ_CST);
+}
+
+/* glibc's cleanup chain (the one pthread_cleanup_push used before 2.3.3,
+ * still run by the cancellation unwind for each frame it leaves): no
+ * setjmp, and no personality routine (libunwind's _Unwind_* would answer
+ * for libgcc's context). */
+extern void _pthread_cleanup_push(struct _pthread_cleanup_buffer *buf,
+                                  void (*routine)(void *), void *arg);
+extern void _pthread_cleanup_pop(struct _pthread_cleanup_buffer *buf, int execute);
+
+static void close_unwound(void *token)
+{
+    sl_zone_close_end((int)(intptr_t)token);
+}
+
+int sl_zone_close_run(int (*real)(int), int fd, int token)
+{
+    /* close is a cancellation point: the count is taken back when the
+     * thread is cancelled in it too */
+    struct _pthread_cleanup_buffer buf;
+    _pthread_cleanup_push(&buf, close_unwound, (void *)(intptr_t)token);
+    int rc = real(fd);
+    int saved = errno;
+    _pthread_cleanup_pop(&buf, 1);
+    errno = saved;
+    return rc;
 }
 
 void sl_zone_make_end(void)
@@ -136,12 +250,97 @@ void sl_zone_call_end(void)
     __atomic_fetch_sub(&calling, 1, __ATOMIC_SEQ_CST);
 }
 
+/* ---- numbers above the soft limit, the soft limit unmoved ---- */
+
+/* RLIMIT_NOFILE belongs to a process (its thread group), the fd table to
+ * whoever shares it. So a number above the program's soft limit is made by
+ * a helper task that shares the program's memory and fd table but is a
+ * process of its own (clone(CLONE_VM | CLONE_FILES | CLONE_VFORK |
+ * CLONE_UNTRACED), exit signal 0): it raises ITS soft limit and makes the
+ * fd (F_DUPFD_CLOEXEC, or an open at EMFILE) in the shared table, then
+ * exits; the program's own limit never moves, so no thread of the program
+ * can get a number above it, and /proc/self/limits and getrlimit never see
+ * a value the program did not set. The caller's thread is suspended until
+ * the helper exits (CLONE_VFORK) with every signal blocked (inherited by
+ * the helper: no handler of the program's ever runs in it, nor on the
+ * caller meanwhile); exit signal 0: no SIGCHLD, and the program's wait()/
+ * waitpid(-1) never see it (only a __WCLONE or __WALL wait would); we reap
+ * it with waitpid(pid, __WCLONE). Under the zone lock (one stack).
+ * Where clone is refused (a seccomp filter returning an error, RLIMIT_NPROC,
+ * pids.max) the zone is tight from then on (sl_zone_tight): fds go below
+ * the soft limit and the shim keeps none once it can. */
+struct above_job {
+    long fd, from;              /* F_DUPFD_CLOEXEC(fd, from), or */
+    const char *path;           /* open(path, flags, mode) when set */
+    long flags, mode;
+    rlim_t limit;               /* the helper's soft limit meanwhile */
+    long result;                /* the call's result, or -errno */
+};
+
+static char above_stack[8192] __attribute__((aligned(64)));
+static _Atomic int helper_state;    /* 0 not tried, 1 works, -1 refused */
+
+static long raw4(long n, long a, long b, long c, long d)
+{
+    long rc;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall"
+                     : "=a"(rc)
+                     : "0"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return rc;
+}
+
+/* In the helper: raw system calls only (it runs on the caller's TLS). */
+static int above_helper(void *arg)
+{
+    struct above_job *j = arg;
+    struct rlimit rl;
+    long rc = raw4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl);
+    if (rc == 0 && j->limit > rl.rlim_cur) {
+        struct rlimit raised = { j->limit, rl.rlim_max };
+        rc = raw4(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&raised, 0);
+    }
+    if (rc == 0 && j->path != NULL)
+        rc = raw4(SYS_openat, AT_FDCWD, (long)j->path, j->flags, j->mode);
+    else if (rc == 0 && j->fd >= 0)
+        rc = raw4(SYS_fcntl, j->fd, F_DUPFD_CLOEXEC, j->from, 0);
+    j->result = rc;
+    return 0;
+}
+
+/* Run j in a helper (zone lock held). 0 when it ran (j->result), -1 when
+ * no helper can be made (errno kept). */
+static int run_above(struct above_job *j)
+{
+    if (__atomic_load_n(&helper_state, __ATOMIC_ACQUIRE) < 0)
+        return -1;
+    int saved = errno;
+    unsigned long all = ~0UL, old;
+    raw4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof(all));
+    j->result = -ENOSYS;
+    pid_t pid = clone(above_helper, above_stack + sizeof(above_stack),
+                      CLONE_VM | CLONE_FILES | CLONE_VFORK | CLONE_UNTRACED, j);
+    raw4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(old));
+    if (pid < 0) {
+        __atomic_store_n(&helper_state, -1, __ATOMIC_RELEASE);
+        errno = saved;
+        return -1;
+    }
+    /* (a __WALL wait of the program's may have reaped it: ECHILD) */
+    while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
+        ;
+    __atomic_store_n(&helper_state, 1, __ATOMIC_RELEASE);
+    errno = saved;
+    return 0;
+}
+
 /* ---- placing an fd (zone lock held) ---- */
 
 /* A CLOEXEC duplicate of fd at or above the soft limit when the hard limit
- * has room (the soft limit is raised for the one fcntl, then restored),
- * else at the highest free number below min(soft, SL_ZONE_CEIL). fd stays
- * open. -1 when no number is free. */
+ * has room (made by a helper with its own raised limit: run_above), else at
+ * the highest free number below min(soft, SL_ZONE_CEIL). fd stays open. -1
+ * when no number is free. */
 static int place_in(int fd);
 
 static int place(int fd)
@@ -188,15 +387,12 @@ static int place_in(int fd)
     if (get_nofile(&rl) != 0)
         return -1;
     if (rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max > rl.rlim_cur) {
-        struct rlimit raised = { rl.rlim_cur + ZONE_SPAN, rl.rlim_max };
-        if (raised.rlim_cur > rl.rlim_max)
-            raised.rlim_cur = rl.rlim_max;
-        if (set_nofile(&raised) == 0) {
-            int high = SL_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, (int)rl.rlim_cur);
-            set_nofile(&rl);
-            if (high >= 0)
-                return high;
-        }
+        struct above_job j = { .fd = fd, .from = (long)rl.rlim_cur,
+                               .limit = rl.rlim_cur + ZONE_SPAN };
+        if (j.limit > rl.rlim_max)
+            j.limit = rl.rlim_max;
+        if (run_above(&j) == 0 && j.result >= 0)
+            return (int)j.result;
     }
     int top = rl.rlim_cur < SL_ZONE_CEIL ? (int)rl.rlim_cur : SL_ZONE_CEIL;
     /* F_DUPFD gives the lowest free number >= k: walk k down from the top,
@@ -514,7 +710,16 @@ int sl_zone_tight(void)
     if (get_nofile(&rl) != 0)
         return 1;
     /* room for every slot above the soft limit, or it is tight */
-    return !(rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max >= rl.rlim_cur + NSLOTS);
+    if (!(rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max >= rl.rlim_cur + NSLOTS))
+        return 1;
+    /* and a helper to put fds there */
+    if (__atomic_load_n(&helper_state, __ATOMIC_ACQUIRE) == 0) {
+        struct above_job probe = { .fd = -1 };
+        pthread_mutex_lock(&zone_lock);
+        run_above(&probe);
+        pthread_mutex_unlock(&zone_lock);
+    }
+    return __atomic_load_n(&helper_state, __ATOMIC_ACQUIRE) < 0;
 }
 
 int sl_zone_open(const char *path, int flags, mode_t mode)
@@ -523,17 +728,21 @@ int sl_zone_open(const char *path, int flags, mode_t mode)
     int fd = open(path, flags, mode);
     if (fd >= 0 || errno != EMFILE)
         return fd;
-    /* The program used every number: borrow one above its limit, where the
-     * hard limit allows, for as long as the open takes. */
+    /* The program used every number: open one above its limit, where the
+     * hard limit allows, in a helper (the program's limit never moves). */
     sl_zone_make_begin();
     pthread_mutex_lock(&zone_lock);
     if (get_nofile(&rl) == 0 && rl.rlim_max > rl.rlim_cur) {
-        struct rlimit raised = { rl.rlim_cur + ZONE_SPAN, rl.rlim_max };
-        if (raised.rlim_cur > rl.rlim_max)
-            raised.rlim_cur = rl.rlim_max;
-        if (set_nofile(&raised) == 0) {
-            fd = open(path, flags, mode);
-            set_nofile(&rl);
+        struct above_job j = { .fd = -1, .path = path, .flags = flags, .mode = mode,
+                               .limit = rl.rlim_cur + ZONE_SPAN };
+        if (j.limit > rl.rlim_max)
+            j.limit = rl.rlim_max;
+        if (run_above(&j) == 0) {
+            fd = (int)j.result;
+            if (j.result < 0) {
+                errno = (int)-j.result;
+                fd = -1;
+            }
         }
     }
     pthread_mutex_unlock(&zone_lock);
@@ -547,6 +756,11 @@ void sl_zone_after_fork(void)
     pthread_mutex_init(&zone_lock, NULL);
     __atomic_store_n(&placing, my_placing > 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&calling, my_calling, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < NSTRIPES; i++) {
+        __atomic_store_n(&closers[i].closing, i == my_stripe - 1 ? my_closing : 0,
+                         __ATOMIC_SEQ_CST);
+        __atomic_store_n(&closers[i].stale, 0, __ATOMIC_RELAXED);
+    }
     for (int i = 0; i < NSLOTS; i++)
         __atomic_store_n(&slots[i].state, 0, __ATOMIC_RELEASE);
 }

@@ -6,7 +6,9 @@
  * registered here, in a slot. The zone is at or above the program's soft
  * RLIMIT_NOFILE when the hard limit leaves room and the soft limit is below
  * SL_ZONE_CEIL: no open/socket/dup2/F_DUPFD of the program can reach a number
- * there. Otherwise the zone is the highest free numbers below
+ * there. The program's soft limit never moves: a helper task sharing the fd
+ * table, with a soft limit of its own, puts our fds there (ownfd.c:
+ * run_above). Otherwise the zone is the highest free numbers below
  * min(soft limit, SL_ZONE_CEIL). Either way:
  *   - close/__close of a zone number from the program: -1/EBADF, ours stays;
  *   - close_range/closefrom skip zone numbers;
@@ -57,13 +59,15 @@ int sl_private_is(int fd);
 
 /* 1 when the numbers out of the program's reach are too few for the zone
  * (the hard limit leaves less than a slot's worth of room above the soft
- * one, or the soft one is at SL_ZONE_CEIL or more): then every fd the shim
+ * one, or the soft one is at SL_ZONE_CEIL or more), or no helper task can
+ * be made to put fds there (clone refused): then every fd the shim
  * keeps is one the program loses, and the shim keeps none once it can
  * (live_host.c, output.c, stackdepot.c). */
 int sl_zone_tight(void);
 
 /* open(2), but when the program has used every fd number below its soft
- * limit (EMFILE), open above it if the hard limit allows. */
+ * limit (EMFILE), open above it if the hard limit allows (in a helper task:
+ * the program's limit never moves). */
 int sl_zone_open(const char *path, int flags, mode_t mode);
 
 /* ---- guards, called by the hooks ---- */
@@ -72,11 +76,20 @@ int sl_zone_open(const char *path, int flags, mode_t mode);
  * Around making a new fd of ours (memfd_create, pipe2, open, ...) until it
  * is adopted or closed: no dup2/dup3/F_DUPFD/close_range/closefrom/getrlimit
  * of the program runs meanwhile (they wait), so the number the kernel gave
- * us is never replaced or closed under us, and our brief raise of the soft
- * limit is never seen. Nests; a thread never waits for itself; waits are
+ * us is never replaced or closed under us. Nests; a thread never waits for itself; waits are
  * bounded. Adopting, moving and closing a zone fd are placements too. */
 void sl_zone_make_begin(void);
 void sl_zone_make_end(void);
+
+/* The program's close/__close/syscall(SYS_close) of fd, after recording
+ * it: -1 when fd is a zone fd (the caller answers EBADF), else a token:
+ * then run the real close with sl_zone_close_run (or, not a cancellation
+ * point, the real call then sl_zone_close_end). Meanwhile no placement makes an
+ * fd (it waits), and while one runs the close waits for it: a number the
+ * shim just made is never closed by the program. */
+int sl_zone_close_begin(int fd);
+int sl_zone_close_run(int (*real)(int), int fd, int token);
+void sl_zone_close_end(int token);
 
 /* Around such a call of the program's (the real call only). */
 void sl_zone_call_begin(void);
@@ -93,9 +106,9 @@ void sl_zone_dup_end(int held);
  * returns what one close_range would have. */
 int sl_zone_close_range(unsigned first, unsigned last, int flags);
 
-/* setrlimit/prlimit of RLIMIT_NOFILE: run set() under the zone lock (so our
- * own brief raise never undoes the program's), then move every zone fd the
- * new soft limit exposes. set returns the real call's result. */
+/* setrlimit/prlimit of RLIMIT_NOFILE: run set() under the zone lock (no
+ * placement reads the limit meanwhile), then move every zone fd the new
+ * soft limit exposes. set returns the real call's result. */
 int sl_zone_setrlimit(int (*set)(void *arg), void *arg);
 
 /* ---- libunwind's validation pipe ---- */

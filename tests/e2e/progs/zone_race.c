@@ -16,13 +16,33 @@
  *                       while another reads it with getrlimit, prlimit and
  *                       sysconf: it must only ever see a value the program
  *                       set.
+ *   zone_race emfile MS fork children one after another for MS ms; each
+ *                       uses every fd number below its soft limit but two,
+ *                       then makes its first socket and connection (the
+ *                       shim makes its fds and puts them above the limit)
+ *                       while one thread opens /dev/null over and over (it
+ *                       must never get a number at or above the soft
+ *                       limit: EMFILE or a number below) and another reads
+ *                       /proc/self/limits (the soft limit must always be
+ *                       the one the program has).
+ *   zone_race close MS  fork children one after another for MS ms; in each,
+ *                       a thread closes numbers below 64 the child does not
+ *                       hold (the 6 lowest but the first, which its socket
+ *                       takes, and the 6 highest), over and over, while the child makes
+ *                       its first socket and connection (the shim makes its
+ *                       fds, each first at the lowest free number): every
+ *                       such close must fail with EBADF, as it would without
+ *                       the shim (a close that succeeds closed the shim's
+ *                       fd), except on the child's own new socket.
  * Prints {"bad":N,"rounds":N,"hits":N}; hits counts dups onto a number the
- * shim held a moment before (dup) or limit reads (limit). Exits 1 if bad. */
+ * shim held a moment before (dup), limit reads (limit), opens refused with
+ * EMFILE (emfile) or closes made (close). Exits 1 if bad. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -142,6 +162,184 @@ static int dup_mode(long ms)
     return 0;
 }
 
+/* ---- emfile: the program at its soft limit while the shim places ---- */
+
+static int soft, limits_fd;
+
+static void *open_at_limit(void *arg)
+{
+    (void)arg;
+    while (!stop) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= soft) {
+            if (bad++ < 5)
+                fprintf(stderr, "zone_race: open gave fd %d, at or above the soft limit %d\n",
+                        fd, soft);
+        } else if (fd < 0 && errno == EMFILE) {
+            hits++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    return NULL;
+}
+
+static void *read_limits(void *arg)
+{
+    char buf[4096];
+    (void)arg;
+    while (!stop) {
+        ssize_t n = pread(limits_fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        char *line = strstr(buf, "Max open files");
+        long cur;
+        if (line == NULL || sscanf(line + strlen("Max open files"), "%ld", &cur) != 1)
+            continue;
+        if (cur != soft && bad++ < 5)
+            fprintf(stderr, "zone_race: /proc/self/limits read a soft limit of %ld, the "
+                    "program's is %d\n", cur, soft);
+    }
+    return NULL;
+}
+
+static int emfile_child(void)
+{
+    struct rlimit rl;
+    pthread_t t1, t2;
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    soft = (int)rl.rlim_cur;
+    limits_fd = open("/proc/self/limits", O_RDONLY | O_CLOEXEC);
+    CHECK(limits_fd >= 0);
+    /* every number below the limit but the two highest free ones */
+    int last = -1, prev = -1, fd;
+    while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+        prev = last;
+        last = fd;
+    }
+    CHECK(errno == EMFILE && prev >= 0);
+    close(last);
+    close(prev);
+    CHECK(pthread_create(&t1, NULL, open_at_limit, NULL) == 0);
+    CHECK(pthread_create(&t2, NULL, read_limits, NULL) == 0);
+    /* the child's first socket and connection: the shim makes its fds */
+    int s = -1;
+    for (int i = 0; i < 1000 && s < 0; i++)
+        s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s >= 0) {
+        struct sockaddr_in a = loopback_addr(port);
+        connect(s, (struct sockaddr *)&a, sizeof(a));
+    }
+    sleep_ms(5);
+    stop = 1;
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    if (s >= 0)
+        close(s);
+    return 0;
+}
+
+/* ---- close: closes of numbers the program does not hold ---- */
+
+static char held[64];
+static _Atomic int mine = -1;
+static int closed_ok[256], nclosed;
+/* the numbers the shim's new fds take: the lowest free ones but the first
+ * (the child's socket takes that one), where they are made, and the
+ * highest below 64 (where they are placed when no number above the limit
+ * exists) */
+static int targets[12], ntargets;
+
+static _Atomic int closing;
+
+static void *close_not_held(void *arg)
+{
+    (void)arg;
+    for (; !stop; closing = 1) {
+        for (int t = 0; t < ntargets; t++) {
+            int n = targets[t];
+            int rc = close(n);
+            hits++;
+            if (rc == 0 && nclosed < 256)
+                closed_ok[nclosed++] = n;
+            else if (rc != 0 && errno != EBADF && bad++ < 5)
+                fprintf(stderr, "zone_race: close(%d): %s, not EBADF\n", n, strerror(errno));
+        }
+    }
+    return NULL;
+}
+
+static int close_child(void)
+{
+    char path[64], link[256];
+    pthread_t t;
+    for (int n = 0; n < 64; n++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", n);
+        held[n] = readlink(path, link, sizeof(link)) > 0;
+    }
+    int first = 3;
+    while (held[first])
+        first++;
+    for (int n = first + 1; n < 64 && ntargets < 6; n++)
+        if (!held[n])
+            targets[ntargets++] = n;
+    for (int n = 63; n > targets[ntargets - 1] && ntargets < 12; n--)
+        if (!held[n])
+            targets[ntargets++] = n;
+    CHECK(pthread_create(&t, NULL, close_not_held, NULL) == 0);
+    while (!closing)
+        ;
+    /* the child's first socket and connection: the shim makes its fds */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    mine = s;
+    if (s >= 0) {
+        struct sockaddr_in a = loopback_addr(port);
+        connect(s, (struct sockaddr *)&a, sizeof(a));
+    }
+    sleep_ms(5);
+    stop = 1;
+    pthread_join(t, NULL);
+    for (int i = 0; i < nclosed; i++)
+        if (closed_ok[i] != mine && bad++ < 5)
+            fprintf(stderr, "zone_race: close(%d) succeeded, but the program did not "
+                    "hold %d (the shim's fd was closed)\n", closed_ok[i], closed_ok[i]);
+    if (s >= 0)
+        close(s);
+    return 0;
+}
+
+/* fork children running child() one after another for ms ms */
+static void fork_rounds(long ms, int (*child)(void))
+{
+    /* non-blocking: a child's connection may not have been made */
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    CHECK(listener >= 0);
+    port = bind_loopback(listener);
+    CHECK(listen(listener, 256) == 0);
+    long end = now_ms() + ms;
+    while (now_ms() < end) {
+        pid_t p = fork();
+        CHECK(p >= 0);
+        if (p == 0) {
+            int rc = child();
+            fflush(stderr);
+            _exit(rc);
+        }
+        int st;
+        CHECK(waitpid(p, &st, 0) == p);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "zone_race: a child ended with status %#x\n", st);
+            bad++;
+        }
+        int c = accept(listener, NULL, NULL);
+        if (c >= 0)
+            close(c);
+        rounds++;
+    }
+    close(listener);
+}
+
 /* ---- limit: reads of RLIMIT_NOFILE while the shim moves its fds ---- */
 
 static int legal(rlim_t v)
@@ -219,6 +417,10 @@ int main(int argc, char **argv)
         dup_mode(ms);
     else if (strcmp(argv[1], "limit") == 0)
         limit_mode(ms);
+    else if (strcmp(argv[1], "emfile") == 0)
+        fork_rounds(ms, emfile_child);
+    else if (strcmp(argv[1], "close") == 0)
+        fork_rounds(ms, close_child);
     else
         return 2;
     printf("{\"bad\":%ld,\"rounds\":%ld,\"hits\":%ld}\n", bad, rounds, hits);
