@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -261,15 +262,19 @@ static int close_common(int (*real)(int), int fd)
     int saved = errno;
     sl_on_close(fd);
     errno = saved;
-    /* From here to the end of the real close no placement makes an fd,
-     * and one running is waited for: a number the shim has just made, not
-     * yet in the zone, is checked again here. */
-    int token = sl_zone_close_begin(fd);
-    if (token < 0) {
-        errno = EBADF;
-        return -1;
-    }
-    return sl_zone_close_run(real, fd, token);
+    /* A single-threaded program has no other thread whose placement could
+     * race this close (a signal handler's runs before or after it). */
+    if (__libc_single_threaded)
+        return real(fd);
+    /* Until the real close ends no placement makes an fd, and one running
+     * is waited for: a number the shim has just made, not yet in the zone,
+     * is checked again there. */
+    return sl_zone_close(real, fd);
+}
+
+static int syscall_close(int fd)
+{
+    return (int)SL_REAL(syscall)(SYS_close, fd);
 }
 
 SL_EXPORT int close(int fd)
@@ -455,7 +460,8 @@ static int rlimit_hook(struct rlimit_call *c)
         return rlimit_real(c);
     if (c->new_limit != NULL)
         return sl_zone_setrlimit(rlimit_real, c);
-    /* Only reading it: never while the shim has raised it for a moment. */
+    /* Only reading it: excluded from placements as before (the shim no
+     * longer raises it at all: ownfd.c run_above). */
     sl_zone_call_begin();
     int rc = rlimit_real(c);
     int saved = errno;
@@ -464,8 +470,8 @@ static int rlimit_hook(struct rlimit_call *c)
     return rc;
 }
 
-/* Reading RLIMIT_NOFILE: never while the shim has it raised for a moment
- * (ownfd.h). */
+/* Reading RLIMIT_NOFILE: excluded from placements (ownfd.h), though the
+ * shim no longer raises the program's limit at all. */
 SL_EXPORT int getrlimit(__rlimit_resource_t res, struct rlimit *rl)
 {
     if (res != RLIMIT_NOFILE)
@@ -641,17 +647,10 @@ SL_EXPORT long syscall(long number, ...)
             return -1;
         }
         sl_on_close((int)a1);   /* before: the number may be reused at once */
-        int token = sl_zone_close_begin((int)a1);   /* as close_common */
-        if (token < 0) {
-            errno = EBADF;
-            return -1;
-        }
+        if (__libc_single_threaded)
+            break;
         errno = saved;
-        long rc = SL_REAL(syscall)(number, a1, a2, a3, a4, a5, a6);
-        saved = errno;
-        sl_zone_close_end(token);
-        errno = saved;
-        return rc;
+        return sl_zone_close(syscall_close, (int)a1);      /* as close_common */
     }
     case SYS_close_range:
         if ((a3 & ~(long)KNOWN_CLOSE_RANGE_FLAGS) != 0 || (unsigned)a1 > (unsigned)a2) {

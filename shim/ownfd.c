@@ -158,39 +158,20 @@ void sl_zone_make_begin(void)
     drain_closes();
 }
 
-int sl_zone_close_begin(int fd)
+/* A placement runs (or ran: count left behind): wait for it, bounded,
+ * with the count taken back meanwhile; then count again. */
+static void close_wait(_Atomic int *count)
 {
-    int i = my_stripe - 1;
-    if (__builtin_expect(i < 0, 0)) {
-        i = (int)(__atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % NSTRIPES);
-        my_stripe = i + 1;
-    }
-    struct stripe *st = &closers[i];
     int64_t deadline = 0;
-    for (;;) {
-        __atomic_fetch_add(&st->closing, 1, __ATOMIC_SEQ_CST);
-        if (__builtin_expect(__atomic_load_n(&placing, __ATOMIC_SEQ_CST) <= (my_placing > 0), 1))
-            break;
-        /* a placement runs: its fd's number is settled when it ends */
+    while (__atomic_load_n(&placing, __ATOMIC_SEQ_CST) > (my_placing > 0)) {
         if (deadline != 0 && mono_ns() > deadline)
-            break;      /* a count left behind: go on unprotected */
-        __atomic_fetch_sub(&st->closing, 1, __ATOMIC_SEQ_CST);
+            return;     /* a count left behind: go on unprotected */
+        __atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
         if (deadline == 0)
             deadline = mono_ns() + EXCLUDE_WAIT_NS;
         wait_below(&placing, my_placing > 0);
+        __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
     }
-    my_closing++;
-    if (sl_private_is(fd)) {
-        sl_zone_close_end(i);
-        return -1;
-    }
-    return i;
-}
-
-void sl_zone_close_end(int token)
-{
-    my_closing--;
-    __atomic_fetch_sub(&closers[token].closing, 1, __ATOMIC_SEQ_CST);
 }
 
 /* glibc's cleanup chain (the one pthread_cleanup_push used before 2.3.3,
@@ -201,21 +182,37 @@ extern void _pthread_cleanup_push(struct _pthread_cleanup_buffer *buf,
                                   void (*routine)(void *), void *arg);
 extern void _pthread_cleanup_pop(struct _pthread_cleanup_buffer *buf, int execute);
 
-static void close_unwound(void *token)
+static void close_unwound(void *count)
 {
-    sl_zone_close_end((int)(intptr_t)token);
+    my_closing--;
+    __atomic_fetch_sub((_Atomic int *)count, 1, __ATOMIC_SEQ_CST);
 }
 
-int sl_zone_close_run(int (*real)(int), int fd, int token)
+int sl_zone_close(int (*real)(int), int fd)
 {
-    /* close is a cancellation point: the count is taken back when the
-     * thread is cancelled in it too */
-    struct _pthread_cleanup_buffer buf;
-    _pthread_cleanup_push(&buf, close_unwound, (void *)(intptr_t)token);
-    int rc = real(fd);
-    int saved = errno;
-    _pthread_cleanup_pop(&buf, 1);
-    errno = saved;
+    int i = my_stripe - 1;
+    if (__builtin_expect(i < 0, 0)) {
+        i = (int)(__atomic_fetch_add(&next_stripe, 1, __ATOMIC_RELAXED) % NSTRIPES);
+        my_stripe = i + 1;
+    }
+    _Atomic int *count = &closers[i].closing;
+    __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(&placing, __ATOMIC_SEQ_CST) > 0, 0))
+        close_wait(count);
+    my_closing++;
+    int rc = -1;
+    if (sl_private_is(fd)) {
+        errno = EBADF;      /* a number the shim made meanwhile */
+    } else {
+        /* close is a cancellation point: the count is taken back when the
+         * thread is cancelled in it too */
+        struct _pthread_cleanup_buffer buf;
+        _pthread_cleanup_push(&buf, close_unwound, count);
+        rc = real(fd);
+        _pthread_cleanup_pop(&buf, 0);
+    }
+    my_closing--;
+    __atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
     return rc;
 }
 

@@ -82,14 +82,10 @@ void sl_zone_make_begin(void);
 void sl_zone_make_end(void);
 
 /* The program's close/__close/syscall(SYS_close) of fd, after recording
- * it: -1 when fd is a zone fd (the caller answers EBADF), else a token:
- * then run the real close with sl_zone_close_run (or, not a cancellation
- * point, the real call then sl_zone_close_end). Meanwhile no placement makes an
- * fd (it waits), and while one runs the close waits for it: a number the
- * shim just made is never closed by the program. */
-int sl_zone_close_begin(int fd);
-int sl_zone_close_run(int (*real)(int), int fd, int token);
-void sl_zone_close_end(int token);
+ * it: real(fd), or -1/EBADF when fd is a zone fd by then. Meanwhile no
+ * placement makes an fd (it waits), and while one runs the close waits for
+ * it: a number the shim just made is never closed by the program. */
+int sl_zone_close(int (*real)(int), int fd);
 
 /* Around such a call of the program's (the real call only). */
 void sl_zone_call_begin(void);
