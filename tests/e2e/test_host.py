@@ -369,6 +369,30 @@ class TestZoneHandshakes(ShimTestCase):
             self.skipTest("needs a hard RLIMIT_NOFILE of 4096 or more (have %d)" % hard)
         self.race("close", soft_limit(LOW_SOFT_LIMIT))
 
+    def helper_run(self, mode, preload=True):
+        run = self.run_shim([prog("zone_race"), mode, 5], timeout=60, preload=preload,
+                            preexec_fn=soft_limit(LOW_SOFT_LIMIT), expect_pids=[])
+        self.assertEqual(run.returncode, 0, run.describe())
+        lines = run.json_lines()
+        self.assertEqual(lines[1]["bad"], 0, run.describe())
+        self.assertEqual(lines[1]["rounds"], 5, run.describe())
+        return lines[0]["unshare_newuser"]
+
+    def test_shims_helper_task_is_never_seen_by_the_program(self):
+        """Five setrlimit raises move the shim's fds above each new limit
+        through its helper task (and, with clone refused by a seccomp
+        filter, below the limit instead): the program gets no SIGCHLD, has
+        no child to wait for, one task in /proc/self/task, its own soft
+        limit, working sockets, and unshare(CLONE_NEWUSER) answers as
+        without the shim."""
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard < 4096:
+            self.skipTest("needs a hard RLIMIT_NOFILE of 4096 or more (have %d)" % hard)
+        for mode in ("helper", "helper_seccomp"):
+            with self.subTest(mode=mode):
+                self.assertEqual(self.helper_run(mode),
+                                 self.helper_run(mode, preload=False))
+
     def test_close_of_a_number_not_held_never_closes_a_shim_fd_when_tight(self):
         """The same with soft and hard limit 64 (`ulimit -n 64`: the shim's
         fds live at high numbers below the limit until the watcher is

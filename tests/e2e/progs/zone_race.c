@@ -34,6 +34,14 @@
  *                       such close must fail with EBADF, as it would without
  *                       the shim (a close that succeeds closed the shim's
  *                       fd), except on the child's own new socket.
+ *   zone_race helper N  (not a race) N setrlimit raises, each moving the
+ *   zone_race helper_seccomp N  shim's fds above the new limit through its
+ *                       helper task, with a SIGCHLD handler installed:
+ *                       the program must see no SIGCHLD, no child to wait
+ *                       for, one task, its own limit, and unshare(
+ *                       CLONE_NEWUSER) answer as without the shim (the
+ *                       _seccomp variant first refuses clone without
+ *                       CLONE_THREAD, EPERM: the shim's fallback).
  * Prints {"bad":N,"rounds":N,"hits":N}; hits counts dups onto a number the
  * shim held a moment before (dup), limit reads (limit), opens refused with
  * EMFILE (emfile) or closes made (close). Exits 1 if bad. */
@@ -41,7 +49,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -407,6 +421,92 @@ static int limit_mode(long ms)
     return 0;
 }
 
+/* ---- helper: what the program sees of the shim's helper task ---- */
+
+static _Atomic int sigchld;
+
+static void on_sigchld(int sig)
+{
+    (void)sig;
+    sigchld++;
+}
+
+static void refuse_clone(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+    struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
+static void helper_mode(long n, int seccomp)
+{
+    struct rlimit rl;
+    signal(SIGCHLD, on_sigchld);
+    if (seccomp)
+        refuse_clone();
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(listener >= 0);
+    port = bind_loopback(listener);
+    CHECK(listen(listener, 4) == 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(c >= 0);
+    connect_loopback(c, port);
+    CHECK(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+    for (long i = 0; i < n; i++) {
+        rl.rlim_cur += 70;      /* above the shim's fds: they move */
+        CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+        rounds++;
+    }
+    struct rlimit now;
+    CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0);
+    if (now.rlim_cur != rl.rlim_cur) {
+        fprintf(stderr, "zone_race: soft limit %llu, the program set %llu\n",
+                (unsigned long long)now.rlim_cur, (unsigned long long)rl.rlim_cur);
+        bad++;
+    }
+    if (sigchld != 0) {
+        fprintf(stderr, "zone_race: %d SIGCHLD from the shim's helper\n", (int)sigchld);
+        bad++;
+    }
+    errno = 0;
+    pid_t w = waitpid(-1, NULL, WNOHANG);
+    if (w != -1 || errno != ECHILD) {
+        fprintf(stderr, "zone_race: waitpid(-1) = %d (%s), not ECHILD\n", (int)w,
+                strerror(errno));
+        bad++;
+    }
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    int tasks = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        tasks += e->d_name[0] != '.';
+    closedir(d);
+    if (tasks != 1) {
+        fprintf(stderr, "zone_race: %d tasks in /proc/self/task\n", tasks);
+        bad++;
+    }
+    /* the bytes still flow */
+    int a = accept(listener, NULL, NULL);
+    CHECK(a >= 0);
+    char b = 0;
+    if (write(c, "x", 1) != 1 || read(a, &b, 1) != 1 || b != 'x')
+        bad++;
+    int u = unshare(CLONE_NEWUSER);
+    printf("{\"unshare_newuser\":\"%s\"}\n", u == 0 ? "ok" : strerror(errno));
+    close(a);
+    close(c);
+    close(listener);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc == 3);
@@ -421,6 +521,10 @@ int main(int argc, char **argv)
         fork_rounds(ms, emfile_child);
     else if (strcmp(argv[1], "close") == 0)
         fork_rounds(ms, close_child);
+    else if (strcmp(argv[1], "helper") == 0)
+        helper_mode(ms, 0);
+    else if (strcmp(argv[1], "helper_seccomp") == 0)
+        helper_mode(ms, 1);
     else
         return 2;
     printf("{\"bad\":%ld,\"rounds\":%ld,\"hits\":%ld}\n", bad, rounds, hits);
