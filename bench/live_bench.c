@@ -33,9 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FIGURE_S   1.0
+#define BURST_S    0.15     /* CPU seconds per burst of a figure */
+#define MAX_ROUNDS 64
+#define NROWS      6        /* the four figures, the keep-alive rate and its CPU */
 #define KA_CONNS   16
-#define KA_S       1.5
+#define KA_BURST_S 0.25     /* wall seconds per keep-alive burst */
 #define IDLE_S     20
 #define IDLE_WARMUP_S 10
 #define RSS_S      5        /* 5000 ticks at scan_ms=1: 1.4 hours of default ticks */
@@ -98,120 +100,107 @@ static ssize_t do_read(int fd, void *b, size_t n) { return read(fd, b, n); }
 static ssize_t do_recv(int fd, void *b, size_t n) { return recv(fd, b, n, 0); }
 static ssize_t do_write(int fd, void *b, size_t n) { return write(fd, b, n); }
 
-/* ---- figures, run in a child with or without the shim ---- */
+/* ---- figures: a worker process, with or without the shim, runs bursts ---- */
 
-/* ns of CPU per recv+read pair of 16 bytes each from a unix socketpair
+/* The worker keeps one of each set-up for its whole life (a long-lived
+ * program, as the shim's users run): a unix socketpair, a TCP connection
+ * to itself, a ping-pong peer process and a listener to churn against. */
+static struct {
+    int sv[2];
+    int tcp_a, tcp_b;
+    int pp, pp_peer;
+    int churn_l, churn_port;
+} w;
+
+/* CPU ns a process has run (all its threads), from the scheduler. */
+static long long task_cpu_ns(int pid);
+
+/* ns of CPU for n recv+read pairs of 16 bytes each from a unix socketpair
  * with data queued: the cheapest socket calls, where a multi-threaded
- * glibc's extra work per call shows. */
-static double recv_read_unix(void)
+ * glibc's extra work per call shows. The writes that queue are not counted. */
+static double burst_recv_read_unix(long n)
 {
     static char fill[65536];
     char buf[16];
-    int sv[2];
-    long calls = 0;
-    double busy = 0, t0 = cpu_s();
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-        die("socketpair");
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    while (cpu_s() - t0 < FIGURE_S) {
+    double busy = 0;
+    while (n > 0) {
         long queued = 0;
-        ssize_t w;
-        while ((w = write(sv[1], fill, sizeof(fill))) > 0)
-            queued += w;
-        long n = queued / (long)(2 * sizeof(buf));
+        ssize_t wr;
+        while ((wr = write(w.sv[1], fill, sizeof(fill))) > 0)
+            queued += wr;
+        long k = queued / (long)(2 * sizeof(buf));
+        if (k > n)
+            k = n;
         double t1 = cpu_s();
-        for (long i = 0; i < n; i++)
-            if (recv(sv[0], buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
-                read(sv[0], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+        for (long i = 0; i < k; i++)
+            if (recv(w.sv[0], buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
+                read(w.sv[0], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
                 die("recv/read");
         busy += cpu_s() - t1;
-        calls += n;
+        n -= k;
+        /* drain what is left so the next burst starts empty */
+        while (recv(w.sv[0], fill, sizeof(fill), MSG_DONTWAIT) > 0)
+            ;
     }
-    close(sv[0]);
-    close(sv[1]);
-    return busy * 1e9 / (double)calls;
+    return busy * 1e9;
 }
 
-/* ns of CPU per send+recv+send+read round on one TCP connection, one thread. */
-static double recv_read(void)
+/* ns of CPU for n send+recv+send+read rounds on one TCP connection, one thread. */
+static double burst_recv_read(long n)
 {
     char buf[64] = { 0 };
-    int port, l = listener(&port), a = dial(port), b = accept(l, NULL, NULL);
-    long rounds = 0;
-    double t0 = cpu_s(), t;
-    do {
-        for (int i = 0; i < 256; i++) {
-            full(do_write, a, buf, sizeof(buf));
-            full(do_recv, b, buf, sizeof(buf));
-            full(do_write, b, buf, sizeof(buf));
-            full(do_read, a, buf, sizeof(buf));
-        }
-        rounds += 256;
-    } while ((t = cpu_s()) - t0 < FIGURE_S);
-    close(a); close(b); close(l);
-    return (t - t0) * 1e9 / (double)rounds;
+    double t0 = cpu_s();
+    for (long i = 0; i < n; i++) {
+        full(do_write, w.tcp_a, buf, sizeof(buf));
+        full(do_recv, w.tcp_b, buf, sizeof(buf));
+        full(do_write, w.tcp_b, buf, sizeof(buf));
+        full(do_read, w.tcp_a, buf, sizeof(buf));
+    }
+    return (cpu_s() - t0) * 1e9;
 }
 
-/* ns of CPU (both processes) per 64-byte round trip between two processes. */
-static double pingpong(void)
+/* ns of CPU (both processes) for n 64-byte round trips between two processes. */
+static double burst_pingpong(long n)
 {
     char buf[64] = { 0 };
-    int port, l = listener(&port);
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0) {
-        int c = dial(port);
-        for (ssize_t r; (r = read(c, buf, sizeof(buf))) > 0;)
-            full(do_write, c, buf, (size_t)r);
-        _exit(0);
+    long long theirs = task_cpu_ns(w.pp_peer);
+    double t0 = cpu_s();
+    for (long i = 0; i < n; i++) {
+        full(do_write, w.pp, buf, sizeof(buf));
+        full(do_read, w.pp, buf, sizeof(buf));
     }
-    int s = accept(l, NULL, NULL);
-    long rounds = 0;
-    double t0 = wall_s(), c0 = cpu_s();
-    do {
-        for (int i = 0; i < 256; i++) {
-            full(do_write, s, buf, sizeof(buf));
-            full(do_read, s, buf, sizeof(buf));
-        }
-        rounds += 256;
-    } while (wall_s() - t0 < FIGURE_S);
-    double mine = cpu_s() - c0;
-    struct rusage ru;
-    close(s);
-    if (wait4(pid, NULL, 0, &ru) != pid)
-        die("wait4");
-    close(l);
-    double theirs = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-                    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    return (mine + theirs) * 1e9 / (double)rounds;
+    double mine = (cpu_s() - t0) * 1e9;
+    return mine + (double)(task_cpu_ns(w.pp_peer) - theirs);
 }
 
-/* ns of CPU per connect+accept+close of both ends. */
-static double churn(void)
+/* ns of CPU for n connect+accept+close of both ends. */
+static double burst_churn(long n)
 {
     /* The client resets (SO_LINGER 0): no TIME_WAIT, so ports never run out. */
     struct linger reset = { .l_onoff = 1, .l_linger = 0 };
-    int port, l = listener(&port);
-    long conns = 0;
-    double t0 = cpu_s(), t;
-    do {
-        for (int i = 0; i < 64; i++) {
-            int c = dial(port), s = accept(l, NULL, NULL);
-            if (s < 0)
-                die("accept");
-            setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-            close(c);
-            close(s);
-        }
-        conns += 64;
-    } while ((t = cpu_s()) - t0 < FIGURE_S);
-    close(l);
-    return (t - t0) * 1e9 / (double)conns;
+    double t0 = cpu_s();
+    for (long i = 0; i < n; i++) {
+        int c = dial(w.churn_port), s = accept(w.churn_l, NULL, NULL);
+        if (s < 0)
+            die("accept");
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        close(c);
+        close(s);
+    }
+    return (cpu_s() - t0) * 1e9;
 }
 
-static int child_figures(void)
+enum { F_UNIX, F_TCP, F_PINGPONG, F_CHURN, NFIG };
+static double (*const burst[NFIG])(long) = {
+    burst_recv_read_unix, burst_recv_read, burst_pingpong, burst_churn,
+};
+
+/* The worker: "KIND N" on stdin runs N operations of that kind, and
+ * answers the CPU ns they took on stdout; EOF ends it. */
+static int worker(void)
 {
+    char buf[64] = { 0 }, line[64];
+    int port, l;
     /* One CPU for the program and its ping-pong peer alike: where the
      * scheduler puts two processes that wake each other moves their CPU
      * time per round trip by 15% either way (one unpinned run read 0.86x
@@ -220,11 +209,35 @@ static int child_figures(void)
     CPU_ZERO(&one);
     CPU_SET(sysconf(_SC_NPROCESSORS_ONLN) - 1, &one);
     sched_setaffinity(0, sizeof(one), &one);
-    printf("recv_read_unix %.1f\n", recv_read_unix());
-    printf("recv_read %.1f\n", recv_read());
-    printf("pingpong %.1f\n", pingpong());
-    printf("churn %.1f\n", churn());
-    return fflush(stdout) == 0 ? 0 : 1;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, w.sv) != 0)
+        die("socketpair");
+    fcntl(w.sv[1], F_SETFL, O_NONBLOCK);
+    l = listener(&port);
+    w.tcp_a = dial(port);
+    w.tcp_b = accept(l, NULL, NULL);
+    w.pp_peer = fork();
+    if (w.pp_peer < 0)
+        die("fork");
+    if (w.pp_peer == 0) {
+        int c = dial(port);
+        for (ssize_t r; (r = read(c, buf, sizeof(buf))) > 0;)
+            full(do_write, c, buf, (size_t)r);
+        _exit(0);
+    }
+    w.pp = accept(l, NULL, NULL);
+    close(l);
+    w.churn_l = listener(&w.churn_port);
+    while (fgets(line, sizeof(line), stdin)) {
+        int kind;
+        long n;
+        if (sscanf(line, "%d %ld", &kind, &n) != 2 || kind < 0 || kind >= NFIG)
+            return 2;
+        printf("%.0f\n", burst[kind](n));
+        fflush(stdout);
+    }
+    close(w.pp);
+    waitpid(w.pp_peer, NULL, 0);
+    return 0;
 }
 
 /* Hold n connections to port, idle, until killed. */
@@ -261,11 +274,12 @@ static char **env_with(const char *preload, const char *options)
     return env;
 }
 
-/* Start argv with its stdout piped to us; returns the pid. */
-static pid_t spawn(char *const argv[], char **env, FILE **out)
+/* Start argv with its stdout piped to us (and its stdin, when in is not
+ * NULL); returns the pid. */
+static pid_t spawn(char *const argv[], char **env, FILE **out, FILE **in)
 {
-    int p[2];
-    if (pipe(p) != 0)
+    int p[2], q[2] = { -1, -1 };
+    if (pipe2(p, O_CLOEXEC) != 0 || (in != NULL && pipe2(q, O_CLOEXEC) != 0))
         die("pipe");
     pid_t pid = fork();
     if (pid < 0)
@@ -274,6 +288,11 @@ static pid_t spawn(char *const argv[], char **env, FILE **out)
         int null = open("/dev/null", O_WRONLY);
         dup2(p[1], 1);
         dup2(null, 2);      /* the shim's exit reports */
+        if (in != NULL) {
+            dup2(q[0], 0);
+            close(q[0]);
+            close(q[1]);
+        }
         close(p[0]);
         close(p[1]);
         execve(argv[0], argv, env);
@@ -281,83 +300,124 @@ static pid_t spawn(char *const argv[], char **env, FILE **out)
     }
     close(p[1]);
     *out = fdopen(p[0], "r");
+    if (in != NULL) {
+        close(q[0]);
+        *in = fdopen(q[1], "w");
+    }
     return pid;
 }
 
-struct sample {
-    double recv_read_unix, recv_read, pingpong, churn, ka_rate, ka_cpu;
+static int watcher_of(int host);
+
+/* The three programs each figure alternates between: without the shim,
+ * with it, and without it again (the A/A control). */
+#define NPROG 3
+
+struct workerproc {
+    pid_t pid;
+    FILE *in, *out;
 };
 
-static void run_figures(const char *self, int shim, struct sample *s)
+static double worker_run(struct workerproc *p, int kind, long n)
 {
-    char *argv[] = { (char *)self, "figures", NULL }, line[256];
-    FILE *out;
-    pid_t pid = spawn(argv, env_with(shim ? lib : NULL, NULL), &out);
-    while (fgets(line, sizeof(line), out)) {
-        double v;
-        if (sscanf(line, "recv_read_unix %lf", &v) == 1) s->recv_read_unix = v;
-        if (sscanf(line, "recv_read %lf", &v) == 1) s->recv_read = v;
-        if (sscanf(line, "pingpong %lf", &v) == 1) s->pingpong = v;
-        if (sscanf(line, "churn %lf", &v) == 1) s->churn = v;
-    }
-    fclose(out);
-    int st;
-    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        die("figures child failed");
+    char line[64];
+    double ns;
+    fprintf(p->in, "%d %ld\n", kind, n);
+    fflush(p->in);
+    if (!fgets(line, sizeof(line), p->out) || sscanf(line, "%lf", &ns) != 1)
+        die("a figures worker failed");
+    return ns;
 }
 
-static long long task_cpu_ns(int pid);
-static int watcher_of(int host);
+/* Operations per burst of kind: about BURST_S of CPU without the shim. */
+static long calibrate(struct workerproc *p, int kind)
+{
+    long n = 64;
+    double ns;
+    while ((ns = worker_run(p, kind, n)) < 20e6 && n < (1L << 30))
+        n *= 2;
+    long want = (long)((double)n * BURST_S * 1e9 / ns);
+    return want > 16 ? want : 16;
+}
 
 static const char request[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 #define REPLY_LEN 64    /* strlen of ka_server.c's reply */
 
-/* Requests per wall second a client without the shim gets from ka_server. */
-static void run_keepalive(int shim, struct sample *s)
-{
-    char *argv[] = { (char *)ka_server, NULL }, line[256], buf[REPLY_LEN * 4];
+struct kaserver {
+    pid_t pid, watcher;
     FILE *out;
-    int port = 0, fds[KA_CONNS], got[KA_CONNS] = { 0 }, ep = epoll_create1(0);
-    pid_t pid = spawn(argv, env_with(shim ? lib : NULL, NULL), &out);
-    if (!fgets(line, sizeof(line), out) || sscanf(line, "{\"port\":%d}", &port) != 1)
+    int fds[KA_CONNS], got[KA_CONNS], ep;
+};
+
+static void ka_start(struct kaserver *k, int shim)
+{
+    char *argv[] = { (char *)ka_server, NULL }, line[256];
+    int port = 0;
+    k->pid = spawn(argv, env_with(shim ? lib : NULL, NULL), &k->out, NULL);
+    if (!fgets(line, sizeof(line), k->out) || sscanf(line, "{\"port\":%d}", &port) != 1)
         die("ka_server did not start");
+    /* Close-on-exec: the servers started after this one must not hold
+     * these connections open when we close them. */
+    k->ep = epoll_create1(EPOLL_CLOEXEC);
     for (int i = 0; i < KA_CONNS; i++) {
-        fds[i] = dial(port);
+        k->fds[i] = dial(port);
+        fcntl(k->fds[i], F_SETFD, FD_CLOEXEC);
+        k->got[i] = 0;
         struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
-        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
-        full(do_write, fds[i], (char *)request, sizeof(request) - 1);
+        epoll_ctl(k->ep, EPOLL_CTL_ADD, k->fds[i], &ev);
     }
-    long done = 0;
-    double t0 = wall_s(), t;
+    k->watcher = shim ? watcher_of(k->pid) : -1;
+}
+
+/* One burst of requests from a client without the shim: requests per wall
+ * second, and per CPU second of the server (and its watcher process, which
+ * works for it). */
+static void ka_burst(struct kaserver *k, double *rate, double *per_cpu)
+{
+    char buf[REPLY_LEN * 4];
     struct epoll_event evs[KA_CONNS];
-    while ((t = wall_s()) - t0 < KA_S) {
-        int n = epoll_wait(ep, evs, KA_CONNS, 1000);
+    long done = 0;
+    long long c0 = task_cpu_ns(k->pid) + (k->watcher > 0 ? task_cpu_ns(k->watcher) : 0);
+    double t0 = wall_s(), t;
+    for (int i = 0; i < KA_CONNS; i++)
+        full(do_write, k->fds[i], (char *)request, sizeof(request) - 1);
+    int outstanding = KA_CONNS;
+    while (outstanding > 0) {
+        int n = epoll_wait(k->ep, evs, KA_CONNS, 1000);
+        t = wall_s();
         for (int i = 0; i < n; i++) {
-            int k = (int)evs[i].data.u32;
-            ssize_t r = read(fds[k], buf, sizeof(buf));
+            int c = (int)evs[i].data.u32;
+            ssize_t r = read(k->fds[c], buf, sizeof(buf));
             if (r <= 0)
                 die("ka_server closed");
-            got[k] += (int)r;
-            while (got[k] >= REPLY_LEN) {
-                got[k] -= REPLY_LEN;
+            k->got[c] += (int)r;
+            while (k->got[c] >= REPLY_LEN) {
+                k->got[c] -= REPLY_LEN;
                 done++;
-                full(do_write, fds[k], (char *)request, sizeof(request) - 1);
+                /* a new request while the burst lasts; then let it drain */
+                if (t - t0 < KA_BURST_S)
+                    full(do_write, k->fds[c], (char *)request, sizeof(request) - 1);
+                else
+                    outstanding--;
             }
         }
     }
-    /* The watcher process works for the server: its CPU counts too. */
-    int w = shim ? watcher_of(pid) : -1;
-    long long wcpu = w > 0 ? task_cpu_ns(w) : 0;
-    double server_cpu = 0;
+    t = wall_s();
+    long long c1 = task_cpu_ns(k->pid) + (k->watcher > 0 ? task_cpu_ns(k->watcher) : 0);
+    *rate = (double)done / (t - t0);
+    *per_cpu = (double)done / ((double)(c1 - c0) / 1e9);
+}
+
+static void ka_stop(struct kaserver *k)
+{
+    char line[256];
     for (int i = 0; i < KA_CONNS; i++)
-        close(fds[i]);
-    close(ep);
-    while (fgets(line, sizeof(line), out))
-        sscanf(line, "{\"cpu_s\":%lf}", &server_cpu);
-    fclose(out);
-    waitpid(pid, NULL, 0);
-    s->ka_rate = (double)done / (t - t0);
-    s->ka_cpu = server_cpu > 0 ? (double)done / (server_cpu + (double)wcpu / 1e9) : 0;
+        close(k->fds[i]);
+    close(k->ep);
+    while (fgets(line, sizeof(line), k->out))
+        ;
+    fclose(k->out);
+    waitpid(k->pid, NULL, 0);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -494,7 +554,7 @@ static int start_idle(const char *self, int n, const char *options, pid_t *peer)
     snprintf(portstr, sizeof(portstr), "%d", port);
     snprintf(nstr, sizeof(nstr), "%d", n);
     FILE *out;
-    pid_t pid = spawn(argv, env_with(lib, options), &out);
+    pid_t pid = spawn(argv, env_with(lib, options), &out, NULL);
     if (!fgets(line, sizeof(line), out) || strncmp(line, "ready", 5))
         die("idle program did not start");
     fclose(out);
@@ -555,59 +615,91 @@ static void raise_nofile(rlim_t want)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "figures"))
-        return child_figures();
+    if (argc >= 2 && !strcmp(argv[1], "worker"))
+        return worker();
     if (argc >= 4 && !strcmp(argv[1], "idle"))
         child_idle(atoi(argv[2]), atoi(argv[3]));
     if (argc < 3) {
-        fprintf(stderr, "usage: live_bench LIB KA_SERVER [pairs [idle connections]]\n");
+        fprintf(stderr, "usage: live_bench LIB KA_SERVER [rounds [idle connections]]\n");
         return 2;
     }
     lib = argv[1];
     ka_server = argv[2];
-    int pairs = argc > 3 ? atoi(argv[3]) : 5, idle = argc > 4 ? atoi(argv[4]) : 10000;
+    int rounds = argc > 3 ? atoi(argv[3]) : 15, idle = argc > 4 ? atoi(argv[4]) : 10000;
+    if (rounds < 5)
+        rounds = 5;
+    if (rounds > MAX_ROUNDS)
+        rounds = MAX_ROUNDS;
     raise_nofile((rlim_t)idle + 1024);
     signal(SIGPIPE, SIG_IGN);
-    /* s[0]: without the shim, s[1]: with it, s[2]: without it again, an
-     * A/A control: how far two runs of the same thing differ here is the
-     * resolution any ratio of this run has. */
-    struct sample s[3][16];
-    if (pairs > 16)
-        pairs = 16;
-    printf("bench-live: %s, default options; %d interleaved pairs, medians\n", lib, pairs);
-    for (int i = 0; i < pairs; i++) {
-        for (int k = 0; k < 3; k++) {
-            int which = (i + k) % 3;        /* rotate which goes first */
-            run_figures(argv[0], which == 1, &s[which][i]);
-            run_keepalive(which == 1, &s[which][i]);
+
+    /* Three long-lived workers (without, with, without again) take turns:
+     * each round runs one burst of each figure in each of them, the order
+     * rotating, so the runs a ratio compares are seconds apart and share
+     * the machine's state (another VM's load, the kernel's tables). */
+    struct workerproc p[NPROG];
+    static double v[NROWS][NPROG][MAX_ROUNDS];
+    long n[NFIG];
+    for (int k = 0; k < NPROG; k++) {
+        char *wargv[] = { argv[0], "worker", NULL };
+        p[k].pid = spawn(wargv, env_with(k == 1 ? lib : NULL, k == 1 ? getenv("LIVE_BENCH_OPTIONS") : NULL), &p[k].out, &p[k].in);
+    }
+    struct kaserver ka[NPROG];
+    for (int k = 0; k < NPROG; k++)
+        ka_start(&ka[k], k == 1);
+    for (int f = 0; f < NFIG; f++)
+        n[f] = calibrate(&p[0], f);
+    printf("bench-live: %s, default options; %d rounds of bursts (~%.2f s CPU each) in "
+           "three long-lived programs taking turns: without the shim, with it, without "
+           "again (A/A); medians\n", lib, rounds, BURST_S);
+    for (int r = 0; r < rounds; r++) {
+        for (int f = 0; f < NFIG; f++)
+            for (int i = 0; i < NPROG; i++) {
+                int k = (r + i) % NPROG;       /* rotate which goes first */
+                v[f][k][r] = worker_run(&p[k], f, n[f]) / (double)n[f];
+            }
+        for (int i = 0; i < NPROG; i++) {
+            int k = (r + i) % NPROG;
+            ka_burst(&ka[k], &v[NFIG][k][r], &v[NFIG + 1][k][r]);
         }
         fprintf(stderr, ".");
     }
     fprintf(stderr, "\n");
-    struct { const char *label, *unit; size_t off; int cost; double bar; } rows[] = {
-        { "recv/read loop, one thread (unix)", "ns CPU/pair", offsetof(struct sample, recv_read_unix), 1, 1.02 },
-        { "recv/read loop, one thread (TCP)", "ns CPU/round", offsetof(struct sample, recv_read), 1, 1.02 },
-        { "TCP ping-pong, two processes", "ns CPU/round trip", offsetof(struct sample, pingpong), 1, 1.02 },
-        { "connect/accept/close churn", "ns CPU/connection", offsetof(struct sample, churn), 1, 1.05 },
-        { "epoll keep-alive server", "req/s", offsetof(struct sample, ka_rate), 0, 0.98 },
-        { "  the same, per server CPU second", "req/CPU s", offsetof(struct sample, ka_cpu), 0, 0.98 },
-    };
-    printf("%-36s %14s %14s %8s  %-17s %s\n", "", "without", "with", "ratio", "bar", "A/A");
-    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-        double v[3][16], m[3];
-        for (int which = 0; which < 3; which++) {
-            for (int i = 0; i < pairs; i++)
-                v[which][i] = *(double *)((char *)&s[which][i] + rows[r].off);
-            m[which] = median(v[which], pairs);
-        }
-        double ratio = m[1] / m[0];
-        int ok = rows[r].cost ? ratio <= rows[r].bar : ratio >= rows[r].bar;
-        printf("%-36s %14.1f %14.1f %7.3fx  %s %.2fx %-4s  %7.3fx  (%s)\n", rows[r].label, m[0],
-               m[1], ratio, rows[r].cost ? "<=" : ">=", rows[r].bar, ok ? "PASS" : "FAIL",
-               m[2] / m[0], rows[r].unit);
+    for (int k = 0; k < NPROG; k++) {
+        fclose(p[k].in);
+        fclose(p[k].out);
+        waitpid(p[k].pid, NULL, 0);
+        ka_stop(&ka[k]);
     }
-    printf("A/A: the median of a second set of runs without the shim over the first; "
-           "a ratio closer to 1 than that is within this run's noise.\n");
+
+    static const struct { const char *label, *unit; int cost; double bar; } rows[NROWS] = {
+        { "recv/read loop, one thread (unix)", "ns CPU/pair", 1, 1.02 },
+        { "recv/read loop, one thread (TCP)", "ns CPU/round", 1, 1.02 },
+        { "TCP ping-pong, two processes", "ns CPU/round trip", 1, 1.02 },
+        { "connect/accept/close churn", "ns CPU/connection", 1, 1.05 },
+        { "epoll keep-alive server", "req/s", 0, 0.98 },
+        { "  the same, per server CPU second", "req/CPU s", 0, 0.98 },
+    };
+    printf("%-36s %12s %12s %8s  %-17s %8s  %s\n", "", "without", "with", "ratio", "bar",
+           "A/A", "(ratio quartiles)");
+    for (int row = 0; row < NROWS; row++) {
+        double m[NPROG], ratio[MAX_ROUNDS], aa[MAX_ROUNDS];
+        /* Each round's ratio compares runs made next to each other. */
+        for (int r = 0; r < rounds; r++) {
+            ratio[r] = v[row][1][r] / v[row][0][r];
+            aa[r] = v[row][2][r] / v[row][0][r];
+        }
+        for (int k = 0; k < NPROG; k++)
+            m[k] = median(v[row][k], rounds);
+        double rm = median(ratio, rounds), am = median(aa, rounds);
+        int ok = rows[row].cost ? rm <= rows[row].bar : rm >= rows[row].bar;
+        printf("%-36s %12.1f %12.1f %7.3fx  %s %.2fx %-4s  %7.3fx  (%.3f-%.3f; %s)\n",
+               rows[row].label, m[0], m[1], rm, rows[row].cost ? "<=" : ">=", rows[row].bar,
+               ok ? "PASS" : "FAIL", am, ratio[rounds / 4], ratio[(3 * rounds) / 4],
+               rows[row].unit);
+    }
+    printf("ratio: the median over rounds of with/without; A/A: the same for the second "
+           "program without the shim over the first, the resolution of this run.\n");
     if (idle > 0)
         idle_figures(argv[0], idle);
     return 0;

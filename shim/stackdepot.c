@@ -261,19 +261,200 @@ unsigned sl_stack_get(uint32_t id, const uintptr_t **pcs)
     return s->n;
 }
 
+/* ---- creation stacks seen before: checked, not unwound ----
+ *
+ * A program makes its sockets from a few places (an accept loop, a
+ * connection pool), again and again, at the same stack depth, and
+ * libunwind walks every frame of every one of them: about 950 instructions
+ * and a dozen cold cache lines a socket (callgrind, docs/live-detection.md).
+ * On x86-64 a frame's return address sits at its caller's CFA - 8, and each
+ * CFA follows from the frame below it and the return address found there.
+ * So when sl_stack_unwind's own frame is at the same address as in an
+ * earlier call (the key) and every return address that call's unwind read
+ * is still in its slot, the same frames are active and the earlier result
+ * is the result: the check reads one word a frame. The one case it cannot
+ * see is a frame whose CFA moved while everything below stayed put (an
+ * alloca of another size whose difference a deeper frame made up).
+ *
+ * A stack is remembered the second time its key is seen, with one walk of
+ * the cursor API that also gives each frame's CFA; only stacks whose every
+ * slot holds its return address are kept (not through a signal frame).
+ * Entries are shared by all threads behind a sequence count: a reader
+ * copies an entry, checks the count did not move, and only then reads the
+ * slots, which are then in its own stack above its own frame. */
+
+#define UC_SETS    16
+#define UC_WAYS    4            /* stacks that share a key (same depth) */
+#define UC_FRAMES  40           /* deeper stacks are unwound every time */
+
+struct uc_entry {
+    _Atomic uint32_t seq;       /* odd while written */
+    _Atomic uint32_t max;       /* the depth asked for */
+    _Atomic uintptr_t key;      /* sl_stack_unwind's frame address */
+    _Atomic uint32_t nslot, skip, keep;
+    _Atomic uint32_t hits;      /* counted without a lock prefix: a stack's
+                                   entry is its thread's in practice */
+    _Atomic uintptr_t slot[UC_FRAMES];  /* where each return address sits */
+    _Atomic uintptr_t want[UC_FRAMES];  /* and what it must be */
+};
+
+static struct uc_entry uc[UC_SETS][UC_WAYS];
+static struct {
+    _Atomic uint32_t next;      /* the way replaced next */
+    _Atomic uint32_t records;   /* stacks walked and remembered */
+    _Atomic uint32_t old_hits;  /* hits of the entries replaced */
+} uc_sets[UC_SETS];
+static _Atomic uint64_t uc_seen[UC_SETS][UC_WAYS];  /* the last stacks unwound */
+
+static unsigned uc_index(uintptr_t key)
+{
+    return (unsigned)((key >> 4) ^ (key >> 12) ^ (key >> 20)) % UC_SETS;
+}
+
+/* The frames of entry e if it is the stack at key, or -1. */
+static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pcs)
+{
+    uintptr_t slot[UC_FRAMES], want[UC_FRAMES];
+    uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+    if ((seq & 1) || __atomic_load_n(&e->key, __ATOMIC_RELAXED) != key ||
+        __atomic_load_n(&e->max, __ATOMIC_RELAXED) != max)
+        return -1;
+    unsigned nslot = __atomic_load_n(&e->nslot, __ATOMIC_RELAXED);
+    unsigned skip = __atomic_load_n(&e->skip, __ATOMIC_RELAXED);
+    unsigned keep = __atomic_load_n(&e->keep, __ATOMIC_RELAXED);
+    if (nslot > UC_FRAMES || skip + keep > nslot || keep > max)
+        return -1;
+    for (unsigned i = 0; i < nslot; i++) {
+        slot[i] = __atomic_load_n(&e->slot[i], __ATOMIC_RELAXED);
+        want[i] = __atomic_load_n(&e->want[i], __ATOMIC_RELAXED);
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq)
+        return -1;
+    /* A consistent copy, recorded with our frame at key: slot[0] is in our
+     * own frame's caller, and each next slot is in a frame the one before
+     * proved active. */
+    for (unsigned i = 0; i < nslot; i++)
+        if (*(const uintptr_t *)slot[i] != want[i])
+            return -1;
+    memcpy(pcs, want + skip, keep * sizeof(*pcs));
+    __atomic_store_n(&e->hits, __atomic_load_n(&e->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    return (int)keep;
+}
+
+/* The frames of the remembered stack at key, or -1. */
+static int uc_lookup(uintptr_t key, unsigned max, uintptr_t *pcs)
+{
+    struct uc_entry *set = uc[uc_index(key)];
+    for (unsigned w = 0; w < UC_WAYS; w++) {
+        int n = uc_try(&set[w], key, max, pcs);
+        if (n >= 0)
+            return n;
+    }
+    return -1;
+}
+
+/* Walk the stack with the cursor API (CFA of each frame) and remember it
+ * for key; called from sl_stack_unwind, whose frame is at key. */
+static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
+{
+    unw_context_t ctx;
+    unw_cursor_t cur;
+    uintptr_t ip[UC_FRAMES + 1], sp[UC_FRAMES + 1];
+    unsigned n = 0, own = 0;
+    if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+        return;
+    /* frame 0 is ours, frame 1 sl_stack_unwind; the slots start at frame 2 */
+    for (;;) {
+        unw_word_t i, s;
+        if (unw_get_reg(&cur, UNW_REG_IP, &i) != 0 || unw_get_reg(&cur, UNW_REG_SP, &s) != 0)
+            return;
+        ip[n] = i;
+        sp[n] = s;
+        if (n >= 2 && own == 0 && !(i >= own_lo && i < own_hi))
+            own = n;                       /* the first frame not ours */
+        n++;
+        if (own != 0 && n - own >= max)
+            break;                         /* as deep as asked */
+        if (n > UC_FRAMES)
+            return;                        /* too deep to remember */
+        int r = unw_step(&cur);
+        if (r < 0)
+            return;
+        if (r == 0)
+            break;                         /* the outermost frame */
+    }
+    /* sl_stack_unwind's CFA is its frame address + 16, where its caller's
+     * return address sits at - 8: the first slot checked. */
+    if (own == 0 || n < 3 || sp[2] != key + 16 || own - 1 > 16)
+        return;    /* not the frame layout checked for, or ours too deep */
+    unsigned nslot = n - 2;
+    for (unsigned k = 2; k < n; k++)
+        if (*(const uintptr_t *)(sp[k] - 8) != ip[k])
+            return;    /* a signal frame, or an unwind we cannot check */
+    /* More stacks alternating at one set than it holds would be walked
+     * twice for every socket: past 16, walk again only while remembered
+     * stacks are used 8 times as often as they are walked. */
+    unsigned set = uc_index(key);
+    uint32_t hits = __atomic_load_n(&uc_sets[set].old_hits, __ATOMIC_RELAXED);
+    for (unsigned w = 0; w < UC_WAYS; w++)
+        hits += __atomic_load_n(&uc[set][w].hits, __ATOMIC_RELAXED);
+    uint32_t records = __atomic_load_n(&uc_sets[set].records, __ATOMIC_RELAXED);
+    if (records >= 16 && records > hits / 8)
+        return;
+    struct uc_entry *e = &uc[set][__atomic_fetch_add(&uc_sets[set].next, 1, __ATOMIC_RELAXED) % UC_WAYS];
+    uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, 0,
+                                                  __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return;    /* another thread writes it */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_fetch_add(&uc_sets[set].records, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&uc_sets[set].old_hits, __atomic_exchange_n(&e->hits, 0, __ATOMIC_RELAXED),
+                       __ATOMIC_RELAXED);
+    __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->max, max, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->nslot, nslot, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->skip, own - 2, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->keep, n - own, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < nslot; k++) {
+        __atomic_store_n(&e->slot[k], sp[k + 2] - 8, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->want[k], ip[k + 2], __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
 unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
 {
     void *raw[SL_STACK_MAX + 16];
     if (max == 0 || max > SL_STACK_MAX)
         max = SL_STACK_MAX;
+    uintptr_t key = (uintptr_t)__builtin_frame_address(0);
+    int known = uc_lookup(key, max, pcs);
+    if (known >= 0)
+        return (unsigned)known;
     static _Atomic int policy_set;
     sl_unwinding = 1;    /* its pipe2/read/syscall calls go to ownfd.c */
     /* Not at init: a process that never makes a socket never pays for it. */
-    if (!__atomic_exchange_n(&policy_set, 1, __ATOMIC_ACQ_REL))
+    if (!__atomic_load_n(&policy_set, __ATOMIC_RELAXED) &&
+        !__atomic_exchange_n(&policy_set, 1, __ATOMIC_ACQ_REL))
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     int n = unw_backtrace(raw, (int)(max + 16));
+    /* A stack unwound here before (among the last few of its set):
+     * remember it, so each place is walked twice, not once a socket. */
+    uint64_t h = key;
+    for (int i = 0; i < n; i++)
+        h = (h ^ (uintptr_t)raw[i]) * 1099511628211ull;
+    _Atomic uint64_t *seen = uc_seen[uc_index(key)];
+    int again = 0;
+    for (unsigned w = 0; w < UC_WAYS && !again; w++)
+        again = __atomic_load_n(&seen[w], __ATOMIC_RELAXED) == h;
+    if (again)
+        uc_record(key, max);
+    else
+        __atomic_store_n(&seen[h % UC_WAYS], h, __ATOMIC_RELAXED);
     sl_unwinding = 0;
-    int skip = 0;
+    /* raw[0] is this function; then the shim's own frames, if any. */
+    int skip = n > 0 ? 1 : 0;
     while (skip < n && (uintptr_t)raw[skip] >= own_lo && (uintptr_t)raw[skip] < own_hi)
         skip++;
     unsigned keep = (unsigned)(n - skip) < max ? (unsigned)(n - skip) : max;

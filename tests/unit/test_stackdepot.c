@@ -258,6 +258,104 @@ static void test_stackdepot_capture_depth_limit(void **state)
     assert_true(n >= 1 && n <= 2);
 }
 
+/* Two call sites of the same shape: their unwind starts at the same stack
+ * address (the remembered-stack key), so only the return addresses tell
+ * them apart. Three frames are kept: the loop calling these may be
+ * compiled into several copies of its call. */
+#define KEPT 3
+
+static __attribute__((noinline)) unsigned unwind_from_a(uintptr_t *pcs)
+{
+    unsigned n = sl_stack_unwind(pcs, KEPT);
+    KEEP(n);
+    return n;
+}
+
+static __attribute__((noinline)) unsigned unwind_from_b(uintptr_t *pcs)
+{
+    __asm__ volatile("nop");    /* not folded into unwind_from_a */
+    unsigned n = sl_stack_unwind(pcs, KEPT);
+    KEEP(n);
+    return n;
+}
+
+static __attribute__((noinline)) unsigned unwind_nested(uintptr_t *pcs, int depth)
+{
+    unsigned n = depth > 0 ? unwind_nested(pcs, depth - 1) : sl_stack_unwind(pcs, KEPT);
+    KEEP(n);
+    return n;
+}
+
+static __attribute__((noinline)) unsigned unwind_at(int which, uintptr_t *pcs, int site)
+{
+    KEEP(site);
+    unsigned n = which == 0 ? unwind_from_a(pcs)
+               : which == 1 ? unwind_from_b(pcs) : unwind_nested(pcs, 1);
+    KEEP(n);
+    return n;
+}
+
+/* Two sites calling unwind_at with the same stack: the third frame differs. */
+static __attribute__((noinline)) unsigned unwind_via(int which, int site, uintptr_t *pcs)
+{
+    unsigned n;
+    if (site == 0)
+        n = unwind_at(which, pcs, 10);
+    else
+        n = unwind_at(which, pcs, 20);
+    KEEP(n);
+    return n;
+}
+
+/* Called again and again from the same places (where the shim remembers a
+ * stack instead of unwinding it), every unwind gives what the first, real
+ * unwind gave at that place, and the places never mix up. */
+static void check_repeated_unwinds(void)
+{
+    uintptr_t first[6][SL_STACK_MAX], pcs[SL_STACK_MAX];
+    unsigned nfirst[6] = { 0 };
+    for (int i = 0; i < 300; i++) {
+        int k = i < 6 ? i : (i * 7) % 6, which = k % 3, site = k / 3;
+        unsigned n = unwind_via(which, site, pcs);
+        if (i < 6) {                       /* the first, real unwinds */
+            nfirst[k] = n;
+            memcpy(first[k], pcs, n * sizeof(*pcs));
+            continue;
+        }
+        assert_int_equal(n, nfirst[k]);
+        assert_memory_equal(pcs, first[k], n * sizeof(*pcs));
+    }
+    for (int k = 0; k < 6; k++)
+        assert_int_equal(nfirst[k], KEPT);
+    assert_true(first[0][0] != first[1][0]);        /* a's frame is not b's */
+    assert_true(first[0][2] != first[3][2]);        /* site 0 is not site 1 */
+}
+
+static void test_stackdepot_remembered_stacks_match_the_real_unwind(void **state)
+{
+    (void)state;
+    check_repeated_unwinds();
+}
+
+static void *repeated_unwinds_thread(void *arg)
+{
+    (void)arg;
+    check_repeated_unwinds();
+    return NULL;
+}
+
+/* The same from 8 threads at once (each its own stack; the remembered
+ * stacks are shared). */
+static void test_stackdepot_remembered_stacks_threads(void **state)
+{
+    pthread_t t[8];
+    (void)state;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, repeated_unwinds_thread, NULL), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+}
+
 /* A language frame is stored once: the same frame gives the same word,
  * which reads back as stored; a stack of language frames then native pcs
  * is deduplicated like any other. */
@@ -323,6 +421,8 @@ int main(void)
         cmocka_unit_test(test_stackdepot_capture_contains_caller),
         cmocka_unit_test(test_stackdepot_capture_call_sites),
         cmocka_unit_test(test_stackdepot_capture_depth_limit),
+        cmocka_unit_test(test_stackdepot_remembered_stacks_match_the_real_unwind),
+        cmocka_unit_test(test_stackdepot_remembered_stacks_threads),
         cmocka_unit_test(test_stackdepot_lang_frames_stored_once),
         cmocka_unit_test(test_stackdepot_lang_frame_no_file_long_name),
     };
