@@ -8,12 +8,24 @@
  * an epoll entry holds no reference, so the host's close still closes.
  * Busy connections are looked at again at growing intervals, never more
  * than grace_ms / 4 apart; connections closed between two looks are never
- * looked at. */
+ * looked at.
+ *
+ * A connection in the set that gets data again is busy again, and would
+ * pay for our callback on every segment while it stays: the set asks for
+ * EPOLLIN too, so its first segment wakes us (once), and we take it out.
+ * EPOLL_CTL_DEL must name the fd number the connection was added under, and
+ * borrowed fds are given back at once, so each is added under a number of
+ * its own, KEY_BASE + its record id, far above any fd this process keeps
+ * (those take the lowest free numbers): a fresh borrow is put there again
+ * for the DEL. Each time a connection is taken out, the quiet it needs to
+ * join again doubles (up to grace_ms / 4), so one with a request every few
+ * seconds stops going in and out. */
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,16 +37,31 @@
 
 #define QUIET_MS   1000
 #define MAX_LEVEL  6
+#define KEY_BASE   1024         /* fd numbers we add connections under */
+#define MAX_BUSY   5            /* quiet needed: QUIET_MS << 5 at most */
 
 struct quiet {
     uint32_t gen;
     uint8_t level;
+    uint8_t busy;               /* times taken out of the set for data */
+    uint8_t keyed;              /* added under key_of(id): can be taken out */
     int64_t next_ns;
 };
 
 static struct quiet *q;
 static size_t nq;
 static int pidfd = -1, refused;
+static long key_limit;          /* numbers below this can be keys */
+static int64_t next_due;        /* the earliest look due (wp_quiet_scan) */
+static int64_t last_period;     /* wp_quiet_scan's period */
+
+/* The number record id's connection is added under, or -1 (above our fd
+ * limit: then it is added under its borrowed number and stays until its
+ * socket closes, as before). */
+static int key_of(uint32_t id)
+{
+    return (long)KEY_BASE + id < key_limit ? KEY_BASE + (int)id : -1;
+}
 
 static void refuse(void);
 
@@ -43,7 +70,17 @@ static void refuse(void);
  * answers EBADF when allowed, EPERM when not. */
 void wp_quiet_init(int host_pidfd)
 {
+    struct rlimit rl;
     pidfd = host_pidfd;
+    /* Our own limit (the watcher's, not the host's): keys are numbers. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        key_limit = rl.rlim_cur > (rlim_t)INT32_MAX ? INT32_MAX : (long)rl.rlim_cur;
+    }
     if (pidfd < 0 ||
         (syscall(SYS_pidfd_getfd, pidfd, 0x7fffffff, 0) < 0 && errno != EBADF))
         refuse();
@@ -115,19 +152,31 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
         close(fd);
         return 0;
     }
+    struct quiet *k = &q[id];
+    int64_t need = (int64_t)QUIET_MS << k->busy, cap = sl_opts.grace_ms / 4;
+    if (need > cap)
+        need = cap > QUIET_MS ? cap : QUIET_MS;
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
         rc = 0;
         if (ti.tcpi_state == TCP_CLOSE_WAIT ||
-            (ti.tcpi_last_data_recv >= QUIET_MS && ti.tcpi_last_data_sent >= QUIET_MS)) {
+            (ti.tcpi_last_data_recv >= need && ti.tcpi_last_data_sent >= need)) {
+            int key = key_of(id), added = fd;
             struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
                                       .data.u64 = (uint64_t)id << 32 | gen };
-            if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST) {
+            if (key >= 0 && dup2(fd, key) == key) {
+                added = key;
+                ev.events |= EPOLLIN;      /* busy again: take it out */
+            }
+            if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, added, &ev) == 0 || errno == EEXIST) {
+                k->keyed = added == key;
                 __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
                 if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen)
                     __atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED);
                 wp_warm_stack(e->stack_id);
                 rc = 1;
             }
+            if (added != fd)
+                close(added);
         }
     }
     close(fd);
@@ -137,7 +186,6 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
 void wp_quiet_scan(int64_t now, int64_t period)
 {
     static uint64_t seen_wanted;
-    static int64_t next_due;
     uint32_t max = __atomic_load_n(&wp.r->max_id, __ATOMIC_ACQUIRE);
     uint64_t wanted = __atomic_load_n(&wp.r->wanted, __ATOMIC_ACQUIRE);
     int64_t cap = sl_opts.grace_ms * WP_NS_PER_MS / 4;
@@ -146,6 +194,7 @@ void wp_quiet_scan(int64_t now, int64_t period)
         return;
     seen_wanted = wanted;
     next_due = INT64_MAX;
+    last_period = period;
     if (max > nq) {
         struct quiet *v = realloc(q, max * sizeof(*v));
         if (v == NULL)
@@ -178,4 +227,33 @@ void wp_quiet_scan(int64_t now, int64_t period)
             next_due = k->next_ns < next_due ? k->next_ns : next_due;
         }
     }
+}
+
+/* Data arrived on connection id in the set (EPOLLIN without a FIN): take
+ * it out, and look at it again like any busy connection. */
+void wp_quiet_busy(uint32_t id, uint32_t gen, int64_t now)
+{
+    struct sl_live_sock *e = wp_entry(id, gen);
+    if (e == NULL || id >= nq || q[id].gen != gen || !q[id].keyed)
+        return;
+    struct quiet *k = &q[id];
+    int fd = wp_take_fd(e), key = key_of(id);
+    if (fd < 0)
+        return;             /* closed meanwhile: its entry went with it */
+    if (key >= 0 && dup2(fd, key) == key) {
+        if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_DEL, key, NULL) == 0) {
+            __atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED);
+            k->keyed = 0;
+            if (k->busy < MAX_BUSY)
+                k->busy++;
+            /* looked at like a new busy connection: its FIN is still seen
+             * within grace_ms / 4 */
+            k->level = 0;
+            k->next_ns = now + (last_period > 0 ? last_period : QUIET_MS * WP_NS_PER_MS);
+            if (k->next_ns < next_due)
+                next_due = k->next_ns;
+        }
+        close(key);
+    }
+    close(fd);
 }

@@ -60,6 +60,8 @@ void wp_describe(const struct sl_live_sock *e, const struct sl_diag_sock *d,
 void wp_quiet_init(int host_pidfd);
 /* Put quiet connections on the epoll set (called every period). */
 void wp_quiet_scan(int64_t now, int64_t period);
+/* Data arrived on a connection in the set: take it out (busy again). */
+void wp_quiet_busy(uint32_t id, uint32_t gen, int64_t now);
 /* A borrowed copy of a host fd of e's socket (close it soon), or -1; its
  * inode is then known (wp_ino_known). */
 int wp_take_fd(const struct sl_live_sock *e);

@@ -5,6 +5,7 @@ never close, and port pressure from connection churn."""
 import errno
 import json
 import os
+import select
 import signal
 import socket
 import threading
@@ -366,6 +367,75 @@ def watcher_of(pid):
         if st.st_ino == region:
             return int(entry)
     return None
+
+
+def watched_keys(watcher):
+    """The connections in the watcher's epoll set: the target fd numbers
+    registered with EPOLLRDHUP (its own fds ask for EPOLLIN only), from
+    /proc/PID/fdinfo."""
+    keys = set()
+    fd_dir = "/proc/%d/fd" % watcher
+    for fd in os.listdir(fd_dir):
+        try:
+            if os.readlink("%s/%s" % (fd_dir, fd)) != "anon_inode:[eventpoll]":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (watcher, fd)) as f:
+                for line in f:
+                    words = line.split()
+                    if words[:1] == ["tfd:"] and int(words[3], 16) & select.EPOLLRDHUP:
+                        keys.add(int(words[1]))
+        except OSError:
+            continue
+    return keys
+
+
+class TestBusyConnections(LiveTestCase):
+    def wait_keys(self, watcher, pred, what, timeout_s=5):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            keys = watched_keys(watcher)
+            if pred(keys):
+                return keys
+            time.sleep(0.02)
+        self.fail("the watcher's epoll set never %s (keys: %s)" % (what, watched_keys(watcher)))
+
+    def test_live_busy_connection_leaves_the_epoll_set_and_its_fin_is_still_seen(self):
+        """A connection idle for a second joins the watcher's epoll set (the
+        kernel then calls the watcher's wake-up for every segment it gets);
+        once data flows again it leaves the set, so a busy connection pays
+        nothing. Its peer's FIN afterwards is still reported at FIN +
+        grace_ms, at most 300 ms late."""
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        with lsock:
+            p = self.start([prog("live_busy"), lsock.getsockname()[1], 2500], live_options())
+            conn, _ = lsock.accept()
+            fd = self.first_line(p)["fd"]
+            w = None
+            deadline = time.monotonic() + 5
+            while w is None and time.monotonic() < deadline:
+                w = watcher_of(p.pid)
+                time.sleep(0.02)
+            self.assertIsNotNone(w, "no watcher process for pid %d" % p.pid)
+            joined = self.wait_keys(w, lambda k: len(k) == 1, "took the idle connection in")
+            with conn:
+                msg = b"x" * 64
+                for _ in range(2000):       # busy: round trips
+                    conn.sendall(msg)
+                    got = b""
+                    while len(got) < len(msg):
+                        got += conn.recv(len(msg) - len(got))
+                self.wait_keys(w, lambda k: not (k & joined), "let the busy connection go",
+                               timeout_s=2)
+            hung_up = time.time()       # the FIN, with the connection out of the set
+            live, seen = self.wait_event(p.pid, is_live_leak)
+            _, out = self.finish(p)
+        self.assertEqual(live["fd"], fd)
+        self.assertEqual(json.loads(out.splitlines()[-1])["echoed"], 2000 * 64)
+        waited = (seen - hung_up) * 1000
+        self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
+        self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
 
 
 class TestWatcherProcess(LiveTestCase):
