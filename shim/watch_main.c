@@ -379,11 +379,12 @@ int main(void)
         for (int i = 0; i < n; i++) {
             uint32_t id = (uint32_t)(ev[i].data.u64 >> 32), low = (uint32_t)ev[i].data.u64;
             if (id != 0) {
-                /* EPOLLIN alone: data, not a FIN (connections added by
-                 * watch_quiet.c ask for it, to leave the set when busy) */
+                /* EPOLLIN or EPOLLOUT alone: data, not a FIN (connections
+                 * added by watch_quiet.c ask for them, to leave the set
+                 * when busy) */
                 if (ev[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                     wp_fin_event(id, low, now);
-                else if (ev[i].events & EPOLLIN)
+                else if (ev[i].events & (EPOLLIN | EPOLLOUT))
                     wp_quiet_busy(id, low, now);
             } else if (low == SL_LIVE_EV_ALIVE || low == SL_LIVE_EV_PIDFD) {
                 return 0;               /* the host exited or exec'ed */

@@ -12,7 +12,12 @@
  *
  * A connection in the set that gets data again is busy again, and would
  * pay for our callback on every segment while it stays: the set asks for
- * EPOLLIN too, so its first segment wakes us (once), and we take it out.
+ * EPOLLIN too, so a segment wakes us (once: edge-triggered), and we take it
+ * out. And EPOLLOUT: epoll reports only what a socket still is when we
+ * collect the event, and the program has usually read the data by then,
+ * but a connection is writable nearly always (the one EPOLLOUT reported
+ * when it is added is not a sign of data: the first event is taken for
+ * data only if TCP_INFO says data moved since the connection was added).
  * EPOLL_CTL_DEL must name the fd number the connection was added under, and
  * borrowed fds are given back at once, so each is added under a number of
  * its own, KEY_BASE + its record id, far above any fd this process keeps
@@ -45,7 +50,9 @@ struct quiet {
     uint8_t level;
     uint8_t busy;               /* times taken out of the set for data */
     uint8_t keyed;              /* added under key_of(id): can be taken out */
+    uint8_t fresh;              /* added, its first event not seen yet */
     int64_t next_ns;
+    int64_t added_ns;           /* when it joined the set */
 };
 
 static struct quiet *q;
@@ -138,7 +145,7 @@ int wp_take_fd(const struct sl_live_sock *e)
 }
 
 /* 1: added to the set, 0: busy (look again later), -1: gone. */
-static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
+static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e, int64_t now)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
@@ -165,10 +172,12 @@ static int consider(uint32_t id, uint32_t gen, struct sl_live_sock *e)
                                       .data.u64 = (uint64_t)id << 32 | gen };
             if (key >= 0 && dup2(fd, key) == key) {
                 added = key;
-                ev.events |= EPOLLIN;      /* busy again: take it out */
+                ev.events |= EPOLLIN | EPOLLOUT;   /* busy again: take it out */
             }
             if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_ADD, added, &ev) == 0 || errno == EEXIST) {
                 k->keyed = added == key;
+                k->fresh = 1;
+                k->added_ns = now;
                 __atomic_fetch_or(&e->flags, SL_LIVE_WATCHED, __ATOMIC_RELAXED);
                 if (__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE) != gen)
                     __atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED);
@@ -221,7 +230,7 @@ void wp_quiet_scan(int64_t now, int64_t period)
             next_due = k->next_ns < next_due ? k->next_ns : next_due;
             continue;
         }
-        if (consider(id, gen, e) == 0) {
+        if (consider(id, gen, e, now) == 0) {
             int64_t wait = period << (k->level < MAX_LEVEL ? k->level++ : MAX_LEVEL);
             k->next_ns = now + (wait < cap ? wait : cap);
             next_due = k->next_ns < next_due ? k->next_ns : next_due;
@@ -229,17 +238,30 @@ void wp_quiet_scan(int64_t now, int64_t period)
     }
 }
 
-/* Data arrived on connection id in the set (EPOLLIN without a FIN): take
- * it out, and look at it again like any busy connection. */
+/* Data moved on connection id in the set (EPOLLIN or EPOLLOUT without a
+ * FIN): take it out, and look at it again like any busy connection. */
 void wp_quiet_busy(uint32_t id, uint32_t gen, int64_t now)
 {
     struct sl_live_sock *e = wp_entry(id, gen);
     if (e == NULL || id >= nq || q[id].gen != gen || !q[id].keyed)
         return;
     struct quiet *k = &q[id];
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
     int fd = wp_take_fd(e), key = key_of(id);
     if (fd < 0)
         return;             /* closed meanwhile: its entry went with it */
+    if (k->fresh) {
+        /* The event reported when it was added (writable), unless data
+         * moved since then (the two merge when both come first). */
+        int64_t since_ms = (now - k->added_ns) / WP_NS_PER_MS;
+        k->fresh = 0;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+            ti.tcpi_last_data_recv > since_ms && ti.tcpi_last_data_sent > since_ms) {
+            close(fd);
+            return;
+        }
+    }
     if (key >= 0 && dup2(fd, key) == key) {
         if (epoll_ctl(SL_LIVE_FD_EPOLL, EPOLL_CTL_DEL, key, NULL) == 0) {
             __atomic_fetch_and(&e->flags, ~SL_LIVE_WATCHED, __ATOMIC_RELAXED);
