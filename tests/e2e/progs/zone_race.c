@@ -146,33 +146,11 @@ static int dup_child(void)
     return 0;
 }
 
+static void fork_rounds(long ms, int (*child)(void));
+
 static int dup_mode(long ms)
 {
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(listener >= 0);
-    port = bind_loopback(listener);
-    CHECK(listen(listener, 256) == 0);
-    long end = now_ms() + ms;
-    while (now_ms() < end) {
-        pid_t p = fork();
-        CHECK(p >= 0);
-        if (p == 0) {
-            int rc = dup_child();
-            fflush(stderr);
-            _exit(rc);
-        }
-        int st;
-        CHECK(waitpid(p, &st, 0) == p);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "zone_race: a child ended with status %#x\n", st);
-            bad++;
-        }
-        int c = accept(listener, NULL, NULL);
-        if (c >= 0)
-            close(c);
-        rounds++;
-    }
-    close(listener);
+    fork_rounds(ms, dup_child);
     return 0;
 }
 
