@@ -19,8 +19,10 @@ BENCH_TARGETS += bench-hooks
 
 # bench-live: the issue's bars with default options (live detection on):
 # recv/read loop, ping-pong between two processes, connect/accept/close
-# churn and an epoll keep-alive server, with and without the shim, 5
-# interleaved pairs, medians; then the idle cost of 10,000 connections.
+# churn and an epoll keep-alive server, with and without the shim: three
+# long-lived programs (without, with, without again) taking turns in bursts,
+# 15 rounds, medians of the per-round ratios; then the idle cost of 10,000
+# connections.
 LIVE_BENCH := $(BUILD)/bench/live_bench
 KA_SERVER  := $(BUILD)/bench/ka_server
 

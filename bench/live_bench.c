@@ -1,20 +1,27 @@
 /* live_bench.c -- what the shim costs a program with default options (live
- * detection on), against the same program without it: 5 interleaved pairs,
- * medians, side by side, with the issue's bars, and an A/A control (the
- * same runs without the shim twice) that shows the resolution of the run:
- *   recv/read loop (one thread, TCP loopback)      cost   <= 1.02x
- *   TCP ping-pong between two processes            cost   <= 1.02x
- *   connect/accept/close churn                      cost   <= 1.05x
- *   an epoll keep-alive server (ka_server), req/s   rate   >= 0.98x
- * then the idle cost of 10,000 idle connections (CPU per minute of the
+ * detection on), against the same program without it, side by side, with
+ * the issue's bars:
+ *   recv/read loop (one thread, unix and TCP loopback)  cost   <= 1.02x
+ *   TCP ping-pong between two processes                cost   <= 1.02x
+ *   connect/accept/close churn                          cost   <= 1.05x
+ *   an epoll keep-alive server (ka_server), req/s       rate   >= 0.98x
+ * Three long-lived programs run the figures: without the shim, with it, and
+ * without it again (the A/A control, the resolution of the run). They take
+ * turns, a burst of about BURST_S of CPU each, in rotating order, for
+ * ROUNDS rounds (default 15); each round's ratio compares runs made seconds
+ * apart, and the median over the rounds is printed with its quartiles.
+ * Then the idle cost of 10,000 idle connections (CPU per minute of the
  * program and its watcher) and their memory over an hour of housekeeping
  * ticks (simulated with scan_ms=1).
  *
- *   live_bench LIB KA_SERVER [pairs [idle connections]]
+ *   live_bench LIB KA_SERVER [rounds [idle connections]]
  *
  * Costs are CPU time (user + system) per operation, so other load on the
- * machine counts less; the keep-alive figure is requests per wall second of
- * a client (without the shim) driving 16 connections. */
+ * machine counts less; the keep-alive figure is requests per wall second
+ * (and per CPU second of the server and its watcher) of a client without
+ * the shim driving 16 connections. LIVE_BENCH_OPTIONS, if set, is the
+ * SOCKLEAK_OPTIONS of the program with the shim (to split a figure, e.g.
+ * scan_ms=0). */
 #include <dirent.h>
 #include <sched.h>
 #include <errno.h>
