@@ -299,9 +299,9 @@ struct uc_entry {
 };
 
 static struct uc_entry uc[UC_SETS][UC_WAYS];
+static _Atomic uint32_t uc_walks;               /* slow walks made (kept or not) */
 static struct {
     _Atomic uint32_t next;      /* the way replaced next */
-    _Atomic uint32_t records;   /* stacks walked and remembered */
     _Atomic uint32_t old_hits;  /* hits of the entries replaced */
 } uc_sets[UC_SETS];
 static _Atomic uint64_t uc_seen[UC_SETS][UC_WAYS];  /* the last stacks unwound */
@@ -362,6 +362,23 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
     unw_cursor_t cur;
     uintptr_t ip[UC_FRAMES + 1], sp[UC_FRAMES + 1];
     unsigned n = 0, own = 0;
+    /* Walks that remember nothing (a stack through JIT code or a signal
+     * frame fails the slot check; a walk through a JVM's or V8's frames
+     * costs tens of microseconds) and more stacks alternating at one set
+     * than it holds would cost this walk on every socket (a JVM or node
+     * paid 50-120 us an operation): past 16 walks in the process, walk
+     * again only while remembered stacks are used 8 times as often as the
+     * process walks. */
+    uint32_t hits = 0, walks = __atomic_load_n(&uc_walks, __ATOMIC_RELAXED);
+    for (unsigned t = 0; t < UC_SETS && walks >= 16; t++) {
+        hits += __atomic_load_n(&uc_sets[t].old_hits, __ATOMIC_RELAXED);
+        for (unsigned w = 0; w < UC_WAYS; w++)
+            hits += __atomic_load_n(&uc[t][w].hits, __ATOMIC_RELAXED);
+    }
+    if (walks >= 16 && walks > hits / 8)
+        return;
+    __atomic_fetch_add(&uc_walks, 1, __ATOMIC_RELAXED);
+    unsigned set = uc_index(key);
     if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
         return;
     /* frame 0 is ours, frame 1 sl_stack_unwind; the slots start at frame 2 */
@@ -392,23 +409,12 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
     for (unsigned k = 2; k < n; k++)
         if (*(const uintptr_t *)(sp[k] - 8) != ip[k])
             return;    /* a signal frame, or an unwind we cannot check */
-    /* More stacks alternating at one set than it holds would be walked
-     * twice for every socket: past 16, walk again only while remembered
-     * stacks are used 8 times as often as they are walked. */
-    unsigned set = uc_index(key);
-    uint32_t hits = __atomic_load_n(&uc_sets[set].old_hits, __ATOMIC_RELAXED);
-    for (unsigned w = 0; w < UC_WAYS; w++)
-        hits += __atomic_load_n(&uc[set][w].hits, __ATOMIC_RELAXED);
-    uint32_t records = __atomic_load_n(&uc_sets[set].records, __ATOMIC_RELAXED);
-    if (records >= 16 && records > hits / 8)
-        return;
     struct uc_entry *e = &uc[set][__atomic_fetch_add(&uc_sets[set].next, 1, __ATOMIC_RELAXED) % UC_WAYS];
     uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
     if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, 0,
                                                   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return;    /* another thread writes it */
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_fetch_add(&uc_sets[set].records, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&uc_sets[set].old_hits, __atomic_exchange_n(&e->hits, 0, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
     __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
