@@ -460,64 +460,7 @@ static int rlimit_hook(struct rlimit_call *c)
         return rlimit_real(c);
     if (c->new_limit != NULL)
         return sl_zone_setrlimit(rlimit_real, c);
-    /* Only reading it: excluded from placements as before (the shim no
-     * longer raises it at all: ownfd.c run_above). */
-    sl_zone_call_begin();
-    int rc = rlimit_real(c);
-    int saved = errno;
-    sl_zone_call_end();
-    errno = saved;
-    return rc;
-}
-
-/* Reading RLIMIT_NOFILE: excluded from placements (ownfd.h), though the
- * shim no longer raises the program's limit at all. */
-SL_EXPORT int getrlimit(__rlimit_resource_t res, struct rlimit *rl)
-{
-    if (res != RLIMIT_NOFILE)
-        return SL_REAL(getrlimit)(res, rl);
-    sl_zone_call_begin();
-    int rc = SL_REAL(getrlimit)(res, rl);
-    int saved = errno;
-    sl_zone_call_end();
-    errno = saved;
-    return rc;
-}
-
-SL_EXPORT int getrlimit64(__rlimit_resource_t res, struct rlimit64 *rl)
-{
-    if (res != RLIMIT_NOFILE)
-        return SL_REAL(getrlimit64)(res, rl);
-    sl_zone_call_begin();
-    int rc = SL_REAL(getrlimit64)(res, rl);
-    int saved = errno;
-    sl_zone_call_end();
-    errno = saved;
-    return rc;
-}
-
-/* sysconf(_SC_OPEN_MAX) and getdtablesize() read the soft limit inside
- * glibc (not through getrlimit). */
-SL_EXPORT long sysconf(int name)
-{
-    if (name != _SC_OPEN_MAX)
-        return SL_REAL(sysconf)(name);
-    sl_zone_call_begin();
-    long rc = SL_REAL(sysconf)(name);
-    int saved = errno;
-    sl_zone_call_end();
-    errno = saved;
-    return rc;
-}
-
-SL_EXPORT int getdtablesize(void)
-{
-    sl_zone_call_begin();
-    int rc = SL_REAL(getdtablesize)();
-    int saved = errno;
-    sl_zone_call_end();
-    errno = saved;
-    return rc;
+    return rlimit_real(c);  /* only reading it: the shim never moves it */
 }
 
 SL_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)

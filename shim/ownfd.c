@@ -41,10 +41,10 @@ __thread int sl_unwinding __attribute__((tls_model("initial-exec")));
  * open, ...) or choosing a new number for one, and closing the number it
  * leaves: the numbers involved are the shim's though the registry does not
  * say so yet (or any more). The calls are the program's dup2/dup3/F_DUPFD,
- * close_range/closefrom and getrlimit/prlimit (the soft limit no longer
- * moves, see run_above, but they cost nothing): each announces itself, then
- * looks at the other side (sequentially consistent: of two racing sides at
- * least one sees the other and waits).
+ * close_range/closefrom and setrlimit/prlimit setting the limit (reads of
+ * it need nothing: the program's limit never moves, see run_above): each
+ * announces itself, then looks at the other side (sequentially consistent:
+ * of two racing sides at least one sees the other and waits).
  * Both sides are a few syscalls long. A thread never waits for itself (a
  * signal handler that interrupted its own placement or call), and every
  * wait is bounded, so nothing can hang on a count left behind. */

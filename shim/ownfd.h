@@ -74,8 +74,8 @@ int sl_zone_open(const char *path, int flags, mode_t mode);
 
 /* Placements and the program's calls on fd numbers exclude each other.
  * Around making a new fd of ours (memfd_create, pipe2, open, ...) until it
- * is adopted or closed: no dup2/dup3/F_DUPFD/close_range/closefrom/getrlimit
- * of the program runs meanwhile (they wait), so the number the kernel gave
+ * is adopted or closed: no dup2/dup3/F_DUPFD/close_range/closefrom of the
+ * program runs meanwhile (they wait), so the number the kernel gave
  * us is never replaced or closed under us. Nests; a thread never waits for itself; waits are
  * bounded. Adopting, moving and closing a zone fd are placements too. */
 void sl_zone_make_begin(void);

@@ -46,10 +46,6 @@ struct timespec;
     X(int, fcntl64, (int, int, ...))                                           \
     X(int, fclose, (FILE *))                                                   \
     X(int, pipe2, (int *, int))                                                \
-    X(int, getrlimit, (__rlimit_resource_t, struct rlimit *))                  \
-    X(int, getrlimit64, (__rlimit_resource_t, struct rlimit64 *))              \
-    X(long, sysconf, (int))                                                    \
-    X(int, getdtablesize, (void))                                              \
     X(int, setrlimit, (__rlimit_resource_t, const struct rlimit *))            \
     X(int, setrlimit64, (__rlimit_resource_t, const struct rlimit64 *))        \
     X(int, prlimit, (pid_t, __rlimit_resource_t, const struct rlimit *,        \

@@ -144,15 +144,8 @@ uint64_t wp_ino_known(const struct sl_live_sock *e)
 void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino)
 {
     uint32_t id = (uint32_t)(e - wp.r->socks);
-    if (id >= nmemo) {
-        uint32_t n = id + 1 > 2 * nmemo ? id + 1 : 2 * nmemo;
-        struct ino_memo *v = realloc(memo, n * sizeof(*v));
-        if (v == NULL)
-            return;
-        memset(v + nmemo, 0, (n - nmemo) * sizeof(*v));
-        memo = v;
-        nmemo = n;
-    }
+    if (SL_GROW_ZERO(memo, nmemo, id) != 0)
+        return;
     memo[id] = (struct ino_memo){ __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE), ino };
 }
 

@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "runtime.h"
 #include "sockinfo.h"
 #include "watchproc.h"
@@ -204,14 +205,8 @@ void wp_quiet_scan(int64_t now, int64_t period)
     seen_wanted = wanted;
     next_due = INT64_MAX;
     last_period = period;
-    if (max > nq) {
-        struct quiet *v = realloc(q, max * sizeof(*v));
-        if (v == NULL)
-            return;
-        memset(v + nq, 0, (max - nq) * sizeof(*v));
-        q = v;
-        nq = max;
-    }
+    if (SL_GROW_ZERO(q, nq, max - 1) != 0)
+        return;
     if (cap < period)
         cap = period;
     for (uint32_t id = 1; id < max && !refused; id++) {

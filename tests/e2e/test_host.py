@@ -311,8 +311,9 @@ class TestZoneRaces(ShimTestCase):
         self.assertGreater(seen["rounds"], 10, run.describe())
 
     def test_getrlimit_never_sees_the_shims_brief_raise(self):
-        """While the shim moves its fds above each new soft limit (raising
-        the soft limit for a moment to place them), getrlimit, prlimit and
+        """While the shim moves its fds above each new soft limit (its
+        helper task raises its own limit to place them; the shim once raised
+        the program's for a moment), getrlimit, prlimit and
         sysconf(_SC_OPEN_MAX) from another thread only ever return a value
         the program set."""
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

@@ -85,6 +85,16 @@ static long now_ms(void)
 
 static int port, pair[2], child_sock;
 
+/* Connect s (if made) to the test's listener; the child does not wait for
+ * the answer to matter. */
+static void connect_to_port(int s)
+{
+    if (s >= 0) {
+        struct sockaddr_in a = loopback_addr(port);
+        connect(s, (struct sockaddr *)&a, sizeof(a));
+    }
+}
+
 static int take(unsigned how, int from, int n)
 {
     switch (how % 3) {
@@ -219,10 +229,7 @@ static int emfile_child(void)
     int s = -1;
     for (int i = 0; i < 1000 && s < 0; i++)
         s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s >= 0) {
-        struct sockaddr_in a = loopback_addr(port);
-        connect(s, (struct sockaddr *)&a, sizeof(a));
-    }
+    connect_to_port(s);
     sleep_ms(5);
     stop = 1;
     pthread_join(t1, NULL);
@@ -285,10 +292,7 @@ static int close_child(void)
     /* the child's first socket and connection: the shim makes its fds */
     int s = socket(AF_INET, SOCK_STREAM, 0);
     mine = s;
-    if (s >= 0) {
-        struct sockaddr_in a = loopback_addr(port);
-        connect(s, (struct sockaddr *)&a, sizeof(a));
-    }
+    connect_to_port(s);
     sleep_ms(5);
     stop = 1;
     pthread_join(t, NULL);
