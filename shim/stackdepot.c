@@ -300,9 +300,11 @@ struct uc_entry {
 
 static struct uc_entry uc[UC_SETS][UC_WAYS];
 static _Atomic uint32_t uc_walks;               /* slow walks made (kept or not) */
+static _Atomic uint32_t unwinds;                /* unw_backtrace calls */
 static struct {
     _Atomic uint32_t next;      /* the way replaced next */
     _Atomic uint32_t old_hits;  /* hits of the entries replaced */
+    _Atomic uint32_t seen_next; /* the uc_seen way replaced next */
 } uc_sets[UC_SETS];
 static _Atomic uint64_t uc_seen[UC_SETS][UC_WAYS];  /* the last stacks unwound */
 
@@ -444,20 +446,27 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     if (!__atomic_load_n(&policy_set, __ATOMIC_RELAXED) &&
         !__atomic_exchange_n(&policy_set, 1, __ATOMIC_ACQ_REL))
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    __atomic_fetch_add(&unwinds, 1, __ATOMIC_RELAXED);
     int n = unw_backtrace(raw, (int)(max + 16));
     /* A stack unwound here before (among the last few of its set):
      * remember it, so each place is walked twice, not once a socket. */
     uint64_t h = key;
     for (int i = 0; i < n; i++)
         h = (h ^ (uintptr_t)raw[i]) * 1099511628211ull;
-    _Atomic uint64_t *seen = uc_seen[uc_index(key)];
+    unsigned set = uc_index(key);
+    _Atomic uint64_t *seen = uc_seen[set];
     int again = 0;
     for (unsigned w = 0; w < UC_WAYS && !again; w++)
         again = __atomic_load_n(&seen[w], __ATOMIC_RELAXED) == h;
+    /* Replaced in turn: stacks that alternate at one key (a program's
+     * socket() and accept() called from one frame depth) are each seen
+     * again. Picked by h, two of them could keep evicting each other and
+     * be walked on every socket. */
     if (again)
         uc_record(key, max);
     else
-        __atomic_store_n(&seen[h % UC_WAYS], h, __ATOMIC_RELAXED);
+        __atomic_store_n(&seen[__atomic_fetch_add(&uc_sets[set].seen_next, 1, __ATOMIC_RELAXED) %
+                               UC_WAYS], h, __ATOMIC_RELAXED);
     sl_unwinding = 0;
     /* raw[0] is this function; then the shim's own frames, if any. */
     int skip = n > 0 ? 1 : 0;
@@ -600,4 +609,9 @@ const char *sl_lang_name(enum sl_lang lang)
 unsigned sl_stack_count(void)
 {
     return __atomic_load_n(&nstacks, __ATOMIC_RELAXED);
+}
+
+unsigned sl_stack_walks(void)
+{
+    return __atomic_load_n(&unwinds, __ATOMIC_RELAXED);
 }

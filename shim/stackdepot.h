@@ -86,4 +86,8 @@ int sl_stack_attach(int fd);
 /* Number of distinct stacks stored (tests, stats). */
 unsigned sl_stack_count(void);
 
+/* How many times sl_stack_unwind walked the stack with libunwind (a call
+ * not answered by a remembered stack). */
+unsigned sl_stack_walks(void);
+
 #endif

@@ -1,6 +1,8 @@
 /* test_stackdepot.c -- unit tests of the creation-stack store (shim/stackdepot.c). */
 
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +309,37 @@ static __attribute__((noinline)) unsigned unwind_via(int which, int site, uintpt
     return n;
 }
 
+/* Two stacks that take turns at one place (a program's socket() and
+ * accept() called from frames of the same depth) are each walked twice,
+ * then remembered: never once a socket. Each pair of the four stacks at
+ * unwind_at's depth runs in a child of its own, where nothing is
+ * remembered yet. */
+static void test_stackdepot_stacks_taking_turns_are_remembered(void **state)
+{
+    (void)state;
+    for (int x = 0; x < 4; x++) {
+        for (int y = x + 1; y < 4; y++) {
+            pid_t pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                uintptr_t pcs[SL_STACK_MAX];
+                unsigned before = sl_stack_walks();
+                for (int i = 0; i < 200; i++) {
+                    int k = i % 2 ? y : x;
+                    unwind_via(k % 2, k / 2, pcs);
+                }
+                _exit((int)(sl_stack_walks() - before));
+            }
+            int st;
+            assert_int_equal(waitpid(pid, &st, 0), pid);
+            assert_true(WIFEXITED(st));
+            print_message("stacks %d and %d taking turns 200 times: %d walks\n",
+                          x, y, WEXITSTATUS(st));
+            assert_true(WEXITSTATUS(st) <= 4);
+        }
+    }
+}
+
 /* Called again and again from the same places (where the shim remembers a
  * stack instead of unwinding it), every unwind gives what the first, real
  * unwind gave at that place, and the places never mix up. */
@@ -421,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_stackdepot_capture_contains_caller),
         cmocka_unit_test(test_stackdepot_capture_call_sites),
         cmocka_unit_test(test_stackdepot_capture_depth_limit),
+        cmocka_unit_test(test_stackdepot_stacks_taking_turns_are_remembered),
         cmocka_unit_test(test_stackdepot_remembered_stacks_match_the_real_unwind),
         cmocka_unit_test(test_stackdepot_remembered_stacks_threads),
         cmocka_unit_test(test_stackdepot_lang_frames_stored_once),
