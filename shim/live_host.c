@@ -432,8 +432,11 @@ static const char *launch(struct sl_live_shared *r, int again)
         alive_slot = epoll_slot = wake_slot = -1;
         if (sl_private_fd(region_slot) < 0 && remake_region_fd(r) != 0)
             return "cannot remake its shared memory";
-        sl_stack_reshare();
     }
+    /* The stacks move into shared memory only now: a process that never
+     * starts a watcher holds no fd of ours for them. */
+    if (sl_stack_reshare() != 0)
+        return "cannot share its stack store with the watcher process";
     /* The wake-up eventfd serves only the snapshot signal's handler; when
      * every fd we keep costs the program one, the handler wakes the
      * watcher through a futex in the region instead. */

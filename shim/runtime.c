@@ -1176,8 +1176,7 @@ int sl_runtime_attach(const char *options)
         sl_in_shim = 0;
         return -ENOMEM;
     }
-    sl_stack_init();
-    sl_stack_reshare();         /* a new memfd for the stacks after a detach */
+    sl_stack_init();            /* the watcher's launch shares the stacks again */
     __atomic_store_n(&exit_reported_pid, 0, __ATOMIC_RELAXED);
     /* before the first socket: the watcher process gets these options */
     sl_watcher_init();

@@ -7,6 +7,7 @@
 #include <link.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -43,57 +44,86 @@ struct lang_rec {
 #define NLANG_BUCKETS (1u << 12)
 
 static _Atomic uint32_t lang_buckets[NLANG_BUCKETS];
-/* The arena is a MAP_SHARED memfd, so the watcher process reads the stacks
- * without asking this one; its first word (offset 0 is never an id) holds
- * the bytes published so far, for readers in the other process. A fork
- * child shares it with its parent until its first put, then takes a copy. */
+/* The arena: anonymous private memory, until a watcher process is started
+ * (sl_stack_reshare): then a MAP_SHARED memfd moved over it in place, so
+ * the watcher reads the stacks without asking this one. A process that
+ * never starts a watcher (no socket) holds no fd of ours for it. Its first
+ * word (offset 0 is never an id) holds the bytes published so far, for
+ * readers in the other process. A fork child shares a memfd arena with its
+ * parent until its first put, then takes a private copy. */
 static char *arena;
 static int arena_slot = -1;               /* the memfd, a private fd */
 static int arena_is_memfd;
 static int arena_shared_with_parent;
 static int arena_fd_released;             /* the watcher has it; we keep none */
+/* A move copies the arena: puts that write into it meanwhile wait (their
+ * bytes would be lost in the copy). Each side counts itself, then looks at
+ * the other (sequentially consistent: one of two racing sides waits). */
+static _Atomic int arena_writers;
+static _Atomic int arena_moving;
+static __thread int moving_here __attribute__((tls_model("initial-exec")));
+#define MOVE_WAIT_MS 200
 static _Atomic uint32_t arena_used = 8;   /* offset 0 is never an id */
 static _Atomic uint32_t buckets[NBUCKETS];
 static _Atomic unsigned nstacks;
 static uintptr_t own_lo, own_hi;         /* the shim's executable range */
 
 /* A memfd of ARENA_BYTES mapped shared (holes cost nothing), its fd kept
- * private; anonymous private memory when memfds are not available. */
-/* A watcher process may need the store's fd: unless every fd we keep costs
- * the program one (ownfd.h) and no watcher will run. */
-static int want_memfd(void)
+ * private; or, unless shared is asked, anonymous private memory (also when
+ * memfds are not available). */
+static char *map_arena(int *slot, int shared)
 {
-    return !sl_zone_tight() || sl_opts.scan_ms > 0 || sl_opts.snapshot_s > 0 ||
-           (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
+    *slot = -1;
+    if (shared) {
+        sl_zone_make_begin();       /* fd's number is ours until adopted */
+        int fd = memfd_create("sockleak-stacks", MFD_CLOEXEC);
+        void *p = MAP_FAILED;
+        if (fd >= 0 && ftruncate(fd, ARENA_BYTES) == 0)
+            p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+        if (p != MAP_FAILED) {
+            *slot = sl_private_adopt(fd);   /* -1: fd closed, mapping kept */
+            sl_zone_make_end();
+            return p;
+        }
+        if (fd >= 0)
+            SL_REAL(close)(fd);
+        sl_zone_make_end();
+    }
+    void *p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
-static char *map_arena(int *slot)
+static void sleep_ms(void)
 {
-    sl_zone_make_begin();       /* fd's number is ours until adopted */
-    int fd = want_memfd() ? memfd_create("sockleak-stacks", MFD_CLOEXEC) : -1;
-    void *p = MAP_FAILED;
-    *slot = -1;
-    if (fd >= 0 && ftruncate(fd, ARENA_BYTES) == 0)
-        p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-    if (p != MAP_FAILED) {
-        arena_is_memfd = 1;
-        *slot = sl_private_adopt(fd);   /* -1: fd closed, mapping kept */
-        sl_zone_make_end();
-        return p;
+    struct timespec ms = { 0, 1000000 };
+    nanosleep(&ms, NULL);
+}
+
+/* Before a put writes into the arena: 0, or -1 when a move that cannot be
+ * waited for is in progress (the put then stores nothing). */
+static int writer_enter(void)
+{
+    for (int i = 0;; i++) {
+        __atomic_fetch_add(&arena_writers, 1, __ATOMIC_SEQ_CST);
+        if (__builtin_expect(!__atomic_load_n(&arena_moving, __ATOMIC_SEQ_CST), 1))
+            return 0;
+        __atomic_fetch_sub(&arena_writers, 1, __ATOMIC_SEQ_CST);
+        if (moving_here || i >= MOVE_WAIT_MS)
+            return -1;      /* a signal handler on the mover's own thread */
+        sleep_ms();
     }
-    if (fd >= 0)
-        SL_REAL(close)(fd);
-    sl_zone_make_end();
-    arena_is_memfd = 0;
-    p = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+}
+
+static void writer_exit(void)
+{
+    __atomic_fetch_sub(&arena_writers, 1, __ATOMIC_RELEASE);
 }
 
 void sl_stack_init(void)
 {
     if (arena == NULL)
-        arena = map_arena(&arena_slot);
+        arena = map_arena(&arena_slot, 0);
     /* Linked into an executable (the unit tests), the "shim" is the whole
      * program: drop nothing then. */
     uintptr_t lo, hi;
@@ -158,38 +188,68 @@ void sl_stack_after_fork(void)
     arena_fd_released = 0;
 }
 
-/* A copy of the arena in a memfd of our own, moved over the old mapping in
- * one mremap so that concurrent readers never see it unmapped: a fork
- * child's (the parent keeps appending to the shared one, from offsets its
- * own counter hands out), or after the program closed our memfd's fd. */
-static void unshare_arena(void)
+/* A copy of the arena in new memory of our own (a memfd when shared is
+ * asked), moved over the old mapping in one mremap so that concurrent
+ * readers never see it unmapped: a fork child's (the parent keeps appending
+ * to the shared one, from offsets its own counter hands out), for a
+ * watcher process, or after the program closed our memfd's fd. Puts wait
+ * while it copies. 0, or -1. */
+static int move_arena(int shared)
 {
-    int slot;
+    int idle = 0, rc = -1, slot;
+    if (!__atomic_compare_exchange_n(&arena_moving, &idle, 1, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        /* another thread moves it: wait for that one */
+        for (int i = 0; i < MOVE_WAIT_MS && __atomic_load_n(&arena_moving, __ATOMIC_ACQUIRE); i++)
+            sleep_ms();
+        return __atomic_load_n(&arena_moving, __ATOMIC_ACQUIRE) ? -1 : 0;
+    }
+    moving_here = 1;
+    for (int i = 0; i < MOVE_WAIT_MS && __atomic_load_n(&arena_writers, __ATOMIC_SEQ_CST); i++)
+        sleep_ms();
+    if (__atomic_load_n(&arena_writers, __ATOMIC_SEQ_CST))
+        goto out;           /* a put that never ends (its thread is stopped) */
     sl_private_close(arena_slot);       /* the parent's copy, or a lost number */
     arena_slot = -1;
     uint32_t used = __atomic_load_n(&arena_used, __ATOMIC_ACQUIRE);
-    char *own = map_arena(&slot);
+    char *own = map_arena(&slot, shared);
     if (own == NULL) {
         if (arena_shared_with_parent)
             arena = NULL;       /* no stacks rather than the parent's overwritten */
         arena_shared_with_parent = 0;
-        return;
+        goto out;
     }
-    arena_shared_with_parent = 0;
     memcpy(own, arena, used < ARENA_BYTES ? used : ARENA_BYTES);
     if (mremap(own, ARENA_BYTES, ARENA_BYTES, MREMAP_MAYMOVE | MREMAP_FIXED, arena) == MAP_FAILED) {
         munmap(own, ARENA_BYTES);
         sl_private_close(slot);
-        return;
+        goto out;
     }
+    arena_shared_with_parent = 0;
+    arena_is_memfd = slot >= 0;
+    arena_fd_released = 0;
     arena_slot = slot;
+    rc = shared && slot < 0 ? -1 : 0;
+out:
+    moving_here = 0;
+    __atomic_store_n(&arena_moving, 0, __ATOMIC_SEQ_CST);
+    return rc;
 }
 
-void sl_stack_reshare(void)
+static void unshare_arena(void)
 {
-    if (arena != NULL && (arena_shared_with_parent ||
-                          (arena_is_memfd && !arena_fd_released && sl_private_fd(arena_slot) < 0)))
-        unshare_arena();
+    if (arena_shared_with_parent)
+        move_arena(0);      /* private: no fd until this child starts a watcher */
+}
+
+int sl_stack_reshare(void)
+{
+    if (arena == NULL)
+        return -1;
+    if (arena_shared_with_parent || !arena_is_memfd ||
+        (!arena_fd_released && sl_private_fd(arena_slot) < 0))
+        return move_arena(1);
+    return 0;
 }
 
 int sl_stack_attach(int fd)
@@ -211,26 +271,15 @@ static void publish_used(uint32_t end)
         ;
 }
 
-uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
+/* Append a stack not found in its bucket (inside writer_enter/exit). */
+static uint32_t put_new(_Atomic uint32_t *bucket, uint32_t head, uint32_t hash,
+                        const uintptr_t *pcs, unsigned n)
 {
-    if (__builtin_expect(arena_shared_with_parent, 0))
-        unshare_arena();
-    if (arena == NULL)
-        return 0;
-    if (n > SL_STACK_MAX)
-        n = SL_STACK_MAX;
-    uint32_t hash = hash_pcs(pcs, n);
-    _Atomic uint32_t *bucket = &buckets[hash % NBUCKETS];
-    uint32_t head = __atomic_load_n(bucket, __ATOMIC_ACQUIRE);
-    uint32_t id = find(head, hash, pcs, n);
-    if (id != 0)
-        return id;
-
     uint32_t bytes = (uint32_t)(sizeof(struct stack) + n * sizeof(uintptr_t));
     uint32_t off = __atomic_fetch_add(&arena_used, bytes, __ATOMIC_RELAXED);
     if ((uint64_t)off + bytes > ARENA_BYTES)
         return 0;
-    id = off / 8;
+    uint32_t id = off / 8;
     struct stack *s = stack_at(id);
     s->hash = hash;
     s->n = n;
@@ -246,6 +295,28 @@ uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
                                           __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
     __atomic_fetch_add(&nstacks, 1, __ATOMIC_RELAXED);
     publish_used(off + bytes);
+    return id;
+}
+
+uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
+{
+    if (__builtin_expect(arena_shared_with_parent, 0))
+        unshare_arena();
+    if (arena == NULL)
+        return 0;
+    if (n > SL_STACK_MAX)
+        n = SL_STACK_MAX;
+    uint32_t hash = hash_pcs(pcs, n);
+    _Atomic uint32_t *bucket = &buckets[hash % NBUCKETS];
+    uint32_t head = __atomic_load_n(bucket, __ATOMIC_ACQUIRE);
+    uint32_t id = find(head, hash, pcs, n);
+    if (id != 0)
+        return id;
+
+    if (writer_enter() != 0)
+        return 0;
+    id = put_new(bucket, head, hash, pcs, n);
+    writer_exit();
     return id;
 }
 
@@ -536,6 +607,39 @@ static uint32_t lang_find(uint32_t head, uint32_t hash, const struct sl_lang_fra
     return 0;
 }
 
+/* Append a language frame not found in its bucket (inside writer_enter/
+ * exit); its id, or 0 when the arena is full. */
+static uint32_t lang_put_new(_Atomic uint32_t *bucket, uint32_t head, uint32_t hash,
+                             const struct sl_lang_frame *f, size_t flen, size_t filelen)
+{
+    uint32_t bytes = (uint32_t)((sizeof(struct lang_rec) + flen + filelen + 2 + 7) & ~7u);
+    uint32_t off = __atomic_fetch_add(&arena_used, bytes, __ATOMIC_RELAXED);
+    if ((uint64_t)off + bytes > ARENA_BYTES)
+        return 0;
+    uint32_t id = off / 8;
+    struct lang_rec *r = lang_at(id);
+    r->hash = hash;
+    r->lang = (uint8_t)f->lang;
+    r->has_file = f->file != NULL;
+    r->flen = (uint16_t)flen;
+    r->filelen = (uint16_t)filelen;
+    r->line = f->line;
+    r->column = f->column;
+    memcpy(r->strs, f->function ? f->function : "", flen);
+    r->strs[flen] = '\0';
+    memcpy(r->strs + flen + 1, f->file ? f->file : "", filelen);
+    r->strs[flen + 1 + filelen] = '\0';
+    do {
+        uint32_t other = lang_find(head, hash, f, flen, filelen);
+        if (other != 0)
+            return other;
+        r->next = head;
+    } while (!__atomic_compare_exchange_n(bucket, &head, id, 0,
+                                          __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
+    publish_used(off + bytes);
+    return id;
+}
+
 uintptr_t sl_lang_frame_put(const struct sl_lang_frame *f)
 {
     if (__builtin_expect(arena_shared_with_parent, 0))
@@ -553,32 +657,11 @@ uintptr_t sl_lang_frame_put(const struct sl_lang_frame *f)
     if (id != 0)
         return SL_LANG_FRAME_BIT | id;
 
-    uint32_t bytes = (uint32_t)((sizeof(struct lang_rec) + flen + filelen + 2 + 7) & ~7u);
-    uint32_t off = __atomic_fetch_add(&arena_used, bytes, __ATOMIC_RELAXED);
-    if ((uint64_t)off + bytes > ARENA_BYTES)
+    if (writer_enter() != 0)
         return 0;
-    id = off / 8;
-    struct lang_rec *r = lang_at(id);
-    r->hash = hash;
-    r->lang = (uint8_t)f->lang;
-    r->has_file = f->file != NULL;
-    r->flen = (uint16_t)flen;
-    r->filelen = (uint16_t)filelen;
-    r->line = f->line;
-    r->column = f->column;
-    memcpy(r->strs, f->function ? f->function : "", flen);
-    r->strs[flen] = '\0';
-    memcpy(r->strs + flen + 1, f->file ? f->file : "", filelen);
-    r->strs[flen + 1 + filelen] = '\0';
-    do {
-        uint32_t other = lang_find(head, hash, f, flen, filelen);
-        if (other != 0)
-            return SL_LANG_FRAME_BIT | other;
-        r->next = head;
-    } while (!__atomic_compare_exchange_n(bucket, &head, id, 0,
-                                          __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
-    publish_used(off + bytes);
-    return SL_LANG_FRAME_BIT | id;
+    id = lang_put_new(bucket, head, hash, f, flen, filelen);
+    writer_exit();
+    return id ? SL_LANG_FRAME_BIT | id : 0;
 }
 
 int sl_lang_frame_get(uintptr_t word, struct sl_lang_frame *out)

@@ -76,9 +76,11 @@ void sl_stack_release_fd(void);
 /* In a fork child: the arena stays shared until the child stores a stack. */
 void sl_stack_after_fork(void);
 
-/* Make sure sl_stack_fd() has an fd again (the program closed ours, or a
- * fork child still shares its parent's): copies the arena to a new memfd. */
-void sl_stack_reshare(void);
+/* Make sure sl_stack_fd() has an fd, for a watcher process about to start:
+ * the arena is still private memory, the program closed our memfd's fd, or
+ * a fork child still shares its parent's. Copies the arena to a new memfd
+ * (puts wait meanwhile). 0, or -1. */
+int sl_stack_reshare(void);
 
 /* The watcher process: read stacks from a host's arena memfd. 0 or -1. */
 int sl_stack_attach(int fd);

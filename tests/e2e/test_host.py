@@ -5,6 +5,7 @@ number, a low or raised RLIMIT_NOFILE and exec leave the program's fds and
 bytes exactly as they are without the shim (tests/e2e/progs/hostfds.c)."""
 import json
 import os
+import re
 import resource
 import stat
 import time
@@ -99,6 +100,34 @@ class TestHostFds(ShimTestCase):
         with_shim, run = listing(True)
         without, _ = listing(False)
         self.assertEqual(with_shim, without, run.describe())
+
+
+class TestNoSocketNoFd(ShimTestCase):
+    LIST = ("import os\n"
+            "for n in sorted(os.listdir('/proc/self/fd'), key=int):\n"
+            "    try: print(n, os.readlink('/proc/self/fd/' + n))\n"
+            "    except OSError: pass\n")
+
+    def listing(self, preload, preexec_fn):
+        run = self.run_shim(["python3", "-c", self.LIST], preload=preload,
+                            preexec_fn=preexec_fn)
+        self.assertEqual(run.returncode, 0, run.describe())
+        # the directory fd os.listdir held is gone by readlink time; pipes
+        # (stdout, stderr) are new ones each run
+        return re.sub(r"(pipe|socket):\[\d+\]", r"\1:[]", run.stdout), run
+
+    def test_program_that_makes_no_socket_holds_no_fd_of_the_shims(self):
+        """A program that never makes a socket (a compiler, a shell, a test
+        runner under `sockleak run`) has exactly the fds it has without the
+        shim, with the hard limit above the soft one and with both equal
+        (`ulimit -n`, Docker's default): no stack store, no zone fd."""
+        for name, limit in (("soft", soft_limit(1024)), ("both", both_limits(1024))):
+            with self.subTest(limits=name):
+                self.use_subdir(name)
+                with_shim, run = self.listing(True, limit)
+                without, _ = self.listing(False, limit)
+                self.assertEqual(with_shim, without, run.describe())
+                self.assertNotIn("sockleak", with_shim, run.describe())
 
 
 class TestExitFromSignalHandler(ShimTestCase):
