@@ -94,8 +94,21 @@ static int adopt(int fd, int *slot)
 
 /* ---- the shared region ---- */
 
+static struct sl_live_shared *spawn_own(void);
+
 static struct sl_live_shared *make_region(void)
 {
+    /* Whatever the limits: the watcher's grandchild makes every fd (and
+     * no placement above the limit, with its helper task and the table's
+     * growth, is needed). Attached (a fixed report fd, the watcher as a
+     * memfd): as before. */
+    if (sl_out_fixed_slot() < 0 && exec_slot < 0 && __atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE)) {
+        struct sl_live_shared *r = spawn_own();
+        if (r != NULL) {
+            __atomic_store_n(&tight, 1, __ATOMIC_RELEASE);
+            return r;
+        }
+    }
     sl_zone_make_begin();       /* fd's number is ours until adopted */
     int fd = memfd_create("sockleak-live", MFD_CLOEXEC), slot;
     void *p = MAP_FAILED;
@@ -160,7 +173,11 @@ out:
     return rc;
 }
 
-/* The region, made by the first caller (others see NULL until it is). */
+/* The region, made by the first caller; others wait for it (bounded: the
+ * watcher's start may make it, a few hundred microseconds), except a
+ * signal handler on the making thread. */
+static __thread int making_here __attribute__((tls_model("initial-exec")));
+
 static struct sl_live_shared *get_region(void)
 {
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
@@ -168,11 +185,20 @@ static struct sl_live_shared *get_region(void)
     if (__builtin_expect(r != NULL, 1))
         return r;
     if (!__atomic_compare_exchange_n(&region_state, &expected, 1, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return NULL;
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        struct timespec t = { 0, 50000 };
+        int saved = errno;
+        for (int i = 0; i < 2000 && !making_here &&
+                        __atomic_load_n(&region_state, __ATOMIC_ACQUIRE) == 1; i++)
+            nanosleep(&t, NULL);
+        errno = saved;
+        return __atomic_load_n(&region, __ATOMIC_ACQUIRE);
+    }
+    making_here = 1;
     r = make_region();
     __atomic_store_n(&region, r, __ATOMIC_RELEASE);
     __atomic_store_n(&region_state, r ? 2 : 3, __ATOMIC_RELEASE);
+    making_here = 0;
     return r;
 }
 
@@ -218,6 +244,14 @@ struct spawn {
     char *argv[2];
     char *envp[1];
     char *stack2;
+    /* Own (tight, first start): the grandchild makes the region, stack
+     * store and liveness memfds and the epoll set in its own fd table and
+     * maps the memfds into the program's memory (CLONE_VM), so the program
+     * never holds one of them, not even for a moment. */
+    int own;
+    int host_pid;
+    size_t stacks_bytes;
+    void *region_map, *stacks_map, *alive_map;      /* out */
 };
 
 /* The kernel's, never the shim's own syscall() hook (its guards would run
@@ -227,12 +261,70 @@ static long raw(long nr, long a, long b, long c)
     return SL_REAL(syscall)(nr, a, b, c);
 }
 
+static long raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    return SL_REAL(syscall)(nr, a, b, c, d, e, f);
+}
+
+/* A memfd of bytes mapped shared into the program's memory; its fd (in
+ * the grandchild's table), or -1. */
+static int own_memfd(const char *name, unsigned flags, size_t bytes, void **map)
+{
+    int fd = (int)raw(SYS_memfd_create, (long)name, MFD_CLOEXEC | flags, 0);
+    if (fd < 0 || raw(SYS_ftruncate, fd, (long)bytes, 0) != 0)
+        return -1;
+    long p = raw6(SYS_mmap, 0, (long)bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                  fd, 0);
+    if (p == -1)
+        return -1;
+    *map = (void *)p;
+    return fd;
+}
+
+/* The grandchild's own fds for the watcher (struct spawn, own): 0, or -1
+ * when the watcher could not take the program's fds (it then needs an
+ * epoll set the host adds to: the host's own fds, as before) or a call
+ * failed. */
+static int make_own(struct spawn *sp)
+{
+    /* This copy of the program's table needs none of its fds, and a
+     * program at its limit leaves no room in it. */
+    raw(SYS_close_range, 3, ~0u, 0);
+    /* May the watcher take our fds? pidfd_getfd of a number no fd has
+     * answers EBADF when allowed (watch_quiet.c asks the same). */
+    int pidfd = (int)raw(SYS_pidfd_open, sp->host_pid, 0, 0);
+    if (pidfd < 0 || raw(SYS_pidfd_getfd, pidfd, 0x7fffffff, 0) >= 0 || errno != EBADF)
+        return -1;
+    raw(SYS_close, pidfd, 0, 0);
+    int region = own_memfd("sockleak-live", 0, SL_LIVE_REGION_BYTES, &sp->region_map);
+    int stacks = own_memfd("sockleak-stacks", 0, sp->stacks_bytes, &sp->stacks_map);
+    int alive = own_memfd("sockleak-alive", MFD_ALLOW_SEALING, ALIVE_BYTES, &sp->alive_map);
+    int epoll = (int)raw(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
+    if (region < 0 || stacks < 0 || alive < 0 || epoll < 0)
+        return -1;
+    struct sl_live_shared *r = sp->region_map;
+    r->magic = SL_LIVE_MAGIC;
+    r->version = SL_LIVE_VERSION;
+    r->host_pid = sp->host_pid;
+    memcpy(r->options, options_copy, sizeof(r->options));
+    sp->fds[0] = region;
+    sp->fds[1] = stacks;
+    sp->fds[2] = epoll;
+    sp->fds[3] = -1;        /* the watcher makes its own eventfd */
+    sp->fds[4] = alive;
+    return 0;
+}
+
 /* Runs in the grandchild between clone and execve, on memory it shares
  * with the program (CLONE_VM): raw system calls only. */
 static int exec_watcher(void *arg)
 {
     struct spawn *sp = arg;
     int moved[SL_LIVE_NFDS], report = -1;
+    if (sp->own && make_own(sp) != 0) {
+        sp->exec_failed = 1;
+        raw(SYS_exit_group, 127, 0, 0);
+    }
     for (int i = 0; i < SL_LIVE_NFDS; i++)
         if (sp->fds[i] < 0)
             moved[i] = -1;          /* not handed over (the wake eventfd) */
@@ -382,6 +474,67 @@ static int spawn_watcher(struct sl_live_shared *r)
     return rc;
 }
 
+/* Tight, first start (struct spawn, own): the watcher's grandchild makes
+ * every fd in its own table, and the region and stack store come back
+ * mapped here; the stacks move into theirs in place. The program holds no
+ * fd of ours at any moment, and its first socket() does not wait for the
+ * watcher to set up. NULL when that cannot be (the watcher could not take
+ * our fds, or a call failed): then the region and the watcher are made as
+ * before, with our fds until the watcher is ready. */
+static int own_spawned;
+
+static struct sl_live_shared *spawn_own(void)
+{
+    int subreaper = 0, saved = errno, ok = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
+    if (subreaper || watcher_path[0] == '\0')
+        return NULL;
+    struct spawn sp = {
+        .fds = { -1, -1, -1, -1, -1 },
+        .report_fd = -1,
+        .exec_fd = -1,
+        .argv = { watcher_path, NULL },
+        .own = 1,
+        .host_pid = (int)syscall(SYS_getpid),
+        .stacks_bytes = sl_stack_arena_bytes(),
+    };
+    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stacks == MAP_FAILED)
+        return NULL;
+    sigset_t all, old;
+    sp.stack2 = stacks + SPAWN_STACK;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* no handler on these stacks */
+    pid_t pid = clone(detach_watcher, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK, &sp);
+    if (pid > 0) {
+        while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
+            ;
+        ok = !sp.exec_failed;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stacks, 2 * SPAWN_STACK);
+    if (!ok) {
+        if (sp.region_map != NULL)
+            munmap(sp.region_map, SL_LIVE_REGION_BYTES);
+        if (sp.stacks_map != NULL)
+            munmap(sp.stacks_map, sp.stacks_bytes);
+        if (sp.alive_map != NULL)
+            munmap(sp.alive_map, ALIVE_BYTES);
+        errno = saved;
+        return NULL;
+    }
+    /* The watcher runs: it reads stacks once a report is due, long after
+     * this copy. */
+    if (sl_stack_move_into(sp.stacks_map) != 0)
+        sl_out_warn("sockleak: cannot share its stack store; live reports name no stack");
+    alive_map = sp.alive_map;
+    fds_released = 1;       /* none to release: the watcher made them */
+    own_spawned = 1;
+    errno = saved;
+    return sp.region_map;
+}
+
 static int fds_lost(void)
 {
     if (fds_released)
@@ -473,7 +626,8 @@ static void start_watcher(void)
     int saved = errno, in_shim = sl_in_shim;
     sl_in_shim = 1;
     struct sl_live_shared *r = get_region();
-    const char *why = r == NULL ? "cannot map its shared memory" : launch(r, state == W_RUNNING);
+    const char *why = r == NULL ? "cannot map its shared memory"
+                    : own_spawned ? NULL : launch(r, state == W_RUNNING);
     if (why != NULL) {
         char msg[256];
         snprintf(msg, sizeof(msg), "sockleak: %s; no live reports", why);
@@ -773,6 +927,7 @@ static void drop_all(int unmap)
         munmap(alive_map, ALIVE_BYTES);   /* the parent's watcher watches the parent */
     alive_map = NULL;
     fds_released = 0;
+    own_spawned = 0;
     __atomic_store_n(&tight, -1, __ATOMIC_RELEASE);
     __atomic_store_n(&region_state, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&watcher_state, W_NONE, __ATOMIC_RELEASE);

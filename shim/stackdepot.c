@@ -194,25 +194,30 @@ void sl_stack_after_fork(void)
  * to the shared one, from offsets its own counter hands out), for a
  * watcher process, or after the program closed our memfd's fd. Puts wait
  * while it copies. 0, or -1. */
-static int move_arena(int shared)
+static int move_arena_to(int shared, char *given)
 {
-    int idle = 0, rc = -1, slot;
+    int idle = 0, rc = -1, slot = -1;
     if (!__atomic_compare_exchange_n(&arena_moving, &idle, 1, 0, __ATOMIC_SEQ_CST,
                                      __ATOMIC_SEQ_CST)) {
         /* another thread moves it: wait for that one */
         for (int i = 0; i < MOVE_WAIT_MS && __atomic_load_n(&arena_moving, __ATOMIC_ACQUIRE); i++)
             sleep_ms();
-        return __atomic_load_n(&arena_moving, __ATOMIC_ACQUIRE) ? -1 : 0;
+        if (given != NULL)
+            munmap(given, ARENA_BYTES);
+        return __atomic_load_n(&arena_moving, __ATOMIC_ACQUIRE) || given ? -1 : 0;
     }
     moving_here = 1;
     for (int i = 0; i < MOVE_WAIT_MS && __atomic_load_n(&arena_writers, __ATOMIC_SEQ_CST); i++)
         sleep_ms();
-    if (__atomic_load_n(&arena_writers, __ATOMIC_SEQ_CST))
+    if (__atomic_load_n(&arena_writers, __ATOMIC_SEQ_CST)) {
+        if (given != NULL)
+            munmap(given, ARENA_BYTES);
         goto out;           /* a put that never ends (its thread is stopped) */
+    }
     sl_private_close(arena_slot);       /* the parent's copy, or a lost number */
     arena_slot = -1;
     uint32_t used = __atomic_load_n(&arena_used, __ATOMIC_ACQUIRE);
-    char *own = map_arena(&slot, shared);
+    char *own = given ? given : map_arena(&slot, shared);
     if (own == NULL) {
         if (arena_shared_with_parent)
             arena = NULL;       /* no stacks rather than the parent's overwritten */
@@ -226,14 +231,19 @@ static int move_arena(int shared)
         goto out;
     }
     arena_shared_with_parent = 0;
-    arena_is_memfd = slot >= 0;
-    arena_fd_released = 0;
+    arena_is_memfd = given != NULL || slot >= 0;
+    arena_fd_released = given != NULL;  /* the watcher made it and has it */
     arena_slot = slot;
-    rc = shared && slot < 0 ? -1 : 0;
+    rc = shared && !given && slot < 0 ? -1 : 0;
 out:
     moving_here = 0;
     __atomic_store_n(&arena_moving, 0, __ATOMIC_SEQ_CST);
     return rc;
+}
+
+static int move_arena(int shared)
+{
+    return move_arena_to(shared, NULL);
 }
 
 static void unshare_arena(void)
@@ -250,6 +260,18 @@ int sl_stack_reshare(void)
         (!arena_fd_released && sl_private_fd(arena_slot) < 0))
         return move_arena(1);
     return 0;
+}
+
+size_t sl_stack_arena_bytes(void)
+{
+    return ARENA_BYTES;
+}
+
+int sl_stack_move_into(void *shared_map)
+{
+    if (arena == NULL)
+        return -1;
+    return move_arena_to(1, shared_map);
 }
 
 int sl_stack_attach(int fd)

@@ -3,6 +3,7 @@
 #ifndef SL_STACKDEPOT_H
 #define SL_STACKDEPOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SL_STACK_MAX 64
@@ -81,6 +82,12 @@ void sl_stack_after_fork(void);
  * a fork child still shares its parent's. Copies the arena to a new memfd
  * (puts wait meanwhile). 0, or -1. */
 int sl_stack_reshare(void);
+
+/* The same into shared_map, a MAP_SHARED memfd mapping of
+ * sl_stack_arena_bytes() that the watcher process made and holds the fd
+ * of (we keep none); unmapped on failure. 0, or -1. */
+int sl_stack_move_into(void *shared_map);
+size_t sl_stack_arena_bytes(void);
 
 /* The watcher process: read stacks from a host's arena memfd. 0 or -1. */
 int sl_stack_attach(int fd);

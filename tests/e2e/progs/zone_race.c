@@ -18,11 +18,11 @@
  *                       set.
  *   zone_race emfile MS fork children one after another for MS ms; each
  *                       uses every fd number below its soft limit but two,
- *                       then makes its first socket and connection (the
- *                       shim makes its fds and puts them above the limit)
- *                       while one thread opens /dev/null over and over (it
- *                       must never get a number at or above the soft
- *                       limit: EMFILE or a number below) and another reads
+ *                       then makes its first socket and connection and
+ *                       exits (the shim puts its report file above the
+ *                       limit) while one thread opens /dev/null over and
+ *                       over (it must never get a number at or above the
+ *                       soft limit: EMFILE or a number below) and another reads
  *                       /proc/self/limits (the soft limit must always be
  *                       the one the program has).
  *   zone_race close MS  fork children one after another for MS ms; in each,
@@ -172,16 +172,21 @@ static void *open_at_limit(void *arg)
 {
     (void)arg;
     while (!stop) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= soft) {
-            if (bad++ < 5)
-                fprintf(stderr, "zone_race: open gave fd %d, at or above the soft limit %d\n",
-                        fd, soft);
-        } else if (fd < 0 && errno == EMFILE) {
-            hits++;
+        /* two at a time with one number free: the program is at its limit */
+        int fd[2];
+        for (int i = 0; i < 2; i++) {
+            fd[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (fd[i] >= soft) {
+                if (bad++ < 5)
+                    fprintf(stderr, "zone_race: open gave fd %d, at or above the soft limit %d\n",
+                            fd[i], soft);
+            } else if (fd[i] < 0 && errno == EMFILE) {
+                hits++;
+            }
         }
-        if (fd >= 0)
-            close(fd);
+        for (int i = 0; i < 2; i++)
+            if (fd[i] >= 0)
+                close(fd[i]);
     }
     return NULL;
 }
@@ -225,18 +230,16 @@ static int emfile_child(void)
     close(prev);
     CHECK(pthread_create(&t1, NULL, open_at_limit, NULL) == 0);
     CHECK(pthread_create(&t2, NULL, read_limits, NULL) == 0);
-    /* the child's first socket and connection: the shim makes its fds */
+    /* the child's first socket and connection (the live watcher starts:
+     * it makes its fds in a table of its own), then exit() with both
+     * threads still at it: the exit report's file is the fd the shim puts
+     * above the limit, racing with the opens */
     int s = -1;
     for (int i = 0; i < 1000 && s < 0; i++)
         s = socket(AF_INET, SOCK_STREAM, 0);
     connect_to_port(s);
     sleep_ms(5);
-    stop = 1;
-    pthread_join(t1, NULL);
-    pthread_join(t2, NULL);
-    if (s >= 0)
-        close(s);
-    return 0;
+    exit(0);        /* s still open: the program is at its limit */
 }
 
 /* ---- close: closes of numbers the program does not hold ---- */
