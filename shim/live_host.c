@@ -379,12 +379,19 @@ static int detach_watcher(void *arg)
 /* No number is out of the program's reach: once the watcher has its copies
  * and has said whether we must add connections to the epoll set ourselves,
  * close ours (the mappings stay). Without a ready watcher, keep them. */
-static void release_fds(struct sl_live_shared *r)
+/* Until the watcher has set up and said whether it may take our fds
+ * (bounded): 1 once it has. */
+static int wait_ready(struct sl_live_shared *r)
 {
     struct timespec ms = { 0, 1000000 };
     for (int i = 0; i < READY_WAIT_MS && !__atomic_load_n(&r->watcher_ready, __ATOMIC_ACQUIRE); i++)
         nanosleep(&ms, NULL);
-    if (!__atomic_load_n(&r->watcher_ready, __ATOMIC_ACQUIRE))
+    return __atomic_load_n(&r->watcher_ready, __ATOMIC_ACQUIRE);
+}
+
+static void release_fds(struct sl_live_shared *r)
+{
+    if (!wait_ready(r))
         return;
     sl_private_close(region_slot);
     region_slot = -1;
@@ -469,8 +476,13 @@ static int spawn_watcher(struct sl_live_shared *r)
         if (fds[i] >= 0)
             sl_private_unpin(pinned[i]);
     sl_private_close(read_slot);
+    /* This way is taken when the watcher may not take our fds: we add the
+     * connections to the epoll set, from the first one on (the caller's
+     * watch() reads host_registers next). */
     if (rc == 0 && tight_now)
         release_fds(r);
+    else if (rc == 0)
+        wait_ready(r);
     return rc;
 }
 

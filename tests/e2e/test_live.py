@@ -288,7 +288,7 @@ class TestNoThreadTax(LiveTestCase):
 
 
 class TestLatency(LiveTestCase):
-    def latency_ms(self, argv):
+    def latency_ms(self, argv, env=None):
         """Start argv (it connects to a closing server), and return how long
         after the server hung up its live report came, and the report."""
         # The program runs on one CPU: spinning threads on every CPU would
@@ -298,7 +298,7 @@ class TestLatency(LiveTestCase):
         pin = (lambda: os.sched_setaffinity(0, cpus[:1])) if len(cpus) > 1 else None
         with TimedClosingServer() as server:
             p = self.start([prog("live_block"), server.port] + argv, live_options(),
-                           preexec_fn=pin)
+                           preexec_fn=pin, env=env)
             fd = self.first_line(p)["fd"]
             live, seen = self.wait_event(p.pid, is_live_leak)
             hung_up = server.closed_at
@@ -318,6 +318,21 @@ class TestLatency(LiveTestCase):
                     self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
                     self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
                     self.assertGreaterEqual(live["fin_age_ms"], GRACE_MS)
+
+    def test_live_report_on_time_when_the_watcher_may_not_take_the_programs_fds(self):
+        """Where the watcher process may not take the program's fds (Yama's
+        ptrace scope, a non-dumpable program; here a seccomp filter that
+        refuses pidfd_getfd with EPERM, which the watcher inherits), the shim
+        makes the watcher's fds itself and adds each connection to its epoll
+        set: the live report still comes at FIN + grace_ms, at most 300 ms
+        late."""
+        for threads in (1, 2):
+            with self.subTest(threads=threads):
+                self.use_subdir("noborrow%d" % threads)
+                waited, live = self.latency_ms(["sleep", threads, 1200],
+                                               env={"LIVE_BLOCK_NO_BORROW": "1"})
+                self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
+                self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
 
     def test_live_fin_time_comes_from_the_kernel(self):
         """A connection whose peer hung up before the program accepted it is

@@ -7,9 +7,17 @@
  * prints {"port":N}, and accepts its one connection only after ACCEPT_MS
  * (the FIN may come before it holds the socket):
  *     live_block 0 MODE THREADS HOLD_MS ACCEPT_MS
- * Prints {"fd":N} once it holds the connection. */
+ * Prints {"fd":N} once it holds the connection. With LIVE_BLOCK_NO_BORROW
+ * set, a seccomp filter first makes pidfd_getfd fail with EPERM (what Yama's
+ * ptrace scope does to the watcher process, which inherits the filter). */
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/select.h>
 #include <time.h>
 #include "e2e_prog.h"
@@ -74,9 +82,24 @@ int late_accept(int lfd, long accept_ms)
     return fd;
 }
 
+static void refuse_pidfd_getfd(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_getfd, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc >= 5);
+    if (getenv("LIVE_BLOCK_NO_BORROW") != NULL)
+        refuse_pidfd_getfd();
     int port = atoi(argv[1]), fd;
     mode = argv[2];
     hold_ms = atol(argv[4]);
