@@ -97,9 +97,11 @@ static int choose_dest(void)
                  report_pid ? report_pid : sl_pid());
         sl_zone_make_begin();       /* fd's number is ours until adopted */
         int fd = open_report(&why), slot = -1;
-        if (fd >= 0 && sl_zone_tight()) {
-            /* No number out of the program's reach: keep none, open the
-             * file for each write. */
+        if (fd >= 0 && (report_pid == 0 || sl_zone_tight())) {
+            /* In the program: keep none, open the file for each write (a
+             * kept fd, even above its limit, is one it can see in
+             * /proc/self/fd and is placed by a helper task). The watcher
+             * process keeps its own. */
             SL_REAL(close)(fd);
             fd = -2;
         } else if (fd >= 0) {
