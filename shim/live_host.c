@@ -379,6 +379,32 @@ static int detach_watcher(void *arg)
 /* No number is out of the program's reach: once the watcher has its copies
  * and has said whether we must add connections to the epoll set ourselves,
  * close ours (the mappings stay). Without a ready watcher, keep them. */
+/* Start the watcher as sp says: 0 once it is exec'ed, else -1. The
+ * calling thread waits (CLONE_VFORK) on two stacks of its own. */
+static int run_spawn(struct spawn *sp)
+{
+    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    int rc = -1;
+    if (stacks == MAP_FAILED)
+        return -1;
+    sigset_t all, old;
+    sp->stack2 = stacks + SPAWN_STACK;
+    /* No handler of the program may run on these borrowed stacks. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* Exit signal 0: no SIGCHLD, and wait()/waitpid(-1) skip it. */
+    pid_t pid = clone(detach_watcher, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK, sp);
+    if (pid > 0) {
+        while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
+            ;
+        rc = sp->exec_failed ? -1 : 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stacks, 2 * SPAWN_STACK);
+    return rc;
+}
+
 /* Until the watcher has set up and said whether it may take our fds
  * (bounded): 1 once it has. */
 static int wait_ready(struct sl_live_shared *r)
@@ -451,27 +477,9 @@ static int spawn_watcher(struct sl_live_shared *r)
         .exec_fd = fds[5],
         .argv = { fds[5] >= 0 ? (char *)"sockleak-watcher" : watcher_path, NULL },
     };
-    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     int rc = -1;
-    if (stacks != MAP_FAILED && fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 &&
-        (fds[3] >= 0 || tight_now) && fds[4] >= 0) {
-        sigset_t all, old;
-        sp.stack2 = stacks + SPAWN_STACK;
-        /* No handler of the program may run on these borrowed stacks. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        /* Exit signal 0: no SIGCHLD, and wait()/waitpid(-1) skip it. */
-        pid_t pid = clone(detach_watcher, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK, &sp);
-        if (pid > 0) {
-            while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
-                ;
-            rc = sp.exec_failed ? -1 : 0;
-        }
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
-    if (stacks != MAP_FAILED)
-        munmap(stacks, 2 * SPAWN_STACK);
+    if (fds[0] >= 0 && fds[1] >= 0 && fds[2] >= 0 && (fds[3] >= 0 || tight_now) && fds[4] >= 0)
+        rc = run_spawn(&sp);
     for (int i = 0; i < 7; i++)
         if (fds[i] >= 0)
             sl_private_unpin(pinned[i]);
@@ -486,18 +494,18 @@ static int spawn_watcher(struct sl_live_shared *r)
     return rc;
 }
 
-/* Tight, first start (struct spawn, own): the watcher's grandchild makes
+/* The first start (struct spawn, own): the watcher's grandchild makes
  * every fd in its own table, and the region and stack store come back
  * mapped here; the stacks move into theirs in place. The program holds no
- * fd of ours at any moment, and its first socket() does not wait for the
- * watcher to set up. NULL when that cannot be (the watcher could not take
- * our fds, or a call failed): then the region and the watcher are made as
- * before, with our fds until the watcher is ready. */
+ * fd of ours at any moment, needs no placement above its limit, and its
+ * first socket() does not wait for the watcher to set up. NULL when that
+ * cannot be (the watcher could not take our fds, or a call failed): then
+ * the region and the watcher are made as before, with our fds. */
 static int own_spawned;
 
 static struct sl_live_shared *spawn_own(void)
 {
-    int subreaper = 0, saved = errno, ok = 0;
+    int subreaper = 0, saved = errno;
     prctl(PR_GET_CHILD_SUBREAPER, &subreaper);
     if (subreaper || watcher_path[0] == '\0')
         return NULL;
@@ -510,23 +518,7 @@ static struct sl_live_shared *spawn_own(void)
         .host_pid = (int)syscall(SYS_getpid),
         .stacks_bytes = sl_stack_arena_bytes(),
     };
-    char *stacks = mmap(NULL, 2 * SPAWN_STACK, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stacks == MAP_FAILED)
-        return NULL;
-    sigset_t all, old;
-    sp.stack2 = stacks + SPAWN_STACK;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);   /* no handler on these stacks */
-    pid_t pid = clone(detach_watcher, stacks + SPAWN_STACK, CLONE_VM | CLONE_VFORK, &sp);
-    if (pid > 0) {
-        while (waitpid(pid, NULL, __WCLONE) < 0 && errno == EINTR)
-            ;
-        ok = !sp.exec_failed;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    munmap(stacks, 2 * SPAWN_STACK);
-    if (!ok) {
+    if (run_spawn(&sp) != 0) {
         if (sp.region_map != NULL)
             munmap(sp.region_map, SL_LIVE_REGION_BYTES);
         if (sp.stacks_map != NULL)
