@@ -788,6 +788,12 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
 {
     if (!live_on() && !snapshots_on())
         return;
+    /* Without snapshots the watcher has nothing to do with a Unix, UDP or
+     * raw socket: the region, and the watcher process with it, come with
+     * the first TCP socket (a program that only logs to /dev/log or asks
+     * DNS starts none). */
+    if (!snapshots_on() && !tcp_inet(s) && __atomic_load_n(&region, __ATOMIC_ACQUIRE) == NULL)
+        return;
     struct sl_live_shared *r = get_region();
     if (r == NULL)
         return;

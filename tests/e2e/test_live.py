@@ -12,6 +12,7 @@ import threading
 import time
 
 from shimrun import ClosingServer, HoldingServer, ShimTestCase, prog
+from test_host import both_limits, soft_limit
 
 GRACE_MS = 400
 SLACK_MS = 300          # a live report comes at most this late (default scan settings)
@@ -285,6 +286,34 @@ class TestNoThreadTax(LiveTestCase):
                 lives = [l for l in run.report.leaks if l.get("when") == "live"]
                 # With a short grace the watcher reports the leak meanwhile.
                 self.assertEqual(len(lives), 1 if options else 0, run.report.describe())
+
+
+class TestWatcherOnlyWhenNeeded(LiveTestCase):
+    SCRIPT = ("import json, socket, time\n"
+              "def mapped():\n"
+              "    return 'sockleak-live' in open('/proc/self/maps').read()\n"
+              "a, b = socket.socketpair()\n"
+              "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              "time.sleep(0.05)\n"
+              "before = mapped()\n"
+              "t = socket.socket()\n"
+              "time.sleep(0.05)\n"
+              "print(json.dumps({'before': before, 'after': mapped()}))\n")
+
+    def test_live_unix_and_udp_sockets_start_no_watcher(self):
+        """With default options a program whose sockets are Unix and UDP
+        only (syslog's /dev/log, a DNS lookup) starts no watcher process and
+        maps no live region: the watcher has nothing to do with them. Its
+        first TCP socket starts both (the region's memfd then shows in
+        /proc/self/maps)."""
+        for name, limit in (("soft", soft_limit(1024)), ("both", both_limits(1024))):
+            with self.subTest(limits=name):
+                self.use_subdir(name)
+                run = self.run_shim(["python3", "-c", self.SCRIPT], preexec_fn=limit)
+                self.assertEqual(run.returncode, 0, run.describe())
+                seen = json.loads(run.stdout)
+                self.assertFalse(seen["before"], run.describe())
+                self.assertTrue(seen["after"], run.describe())
 
 
 class TestLatency(LiveTestCase):
