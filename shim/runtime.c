@@ -1106,13 +1106,15 @@ void sl_init(void)
         return;
     }
     sl_stack_init();
+    /* Before the inherited sockets: a TCP one starts the watcher, which
+     * needs its path and the options. */
+    sl_watcher_init();
     __atomic_store_n(&sl_ready, 1, __ATOMIC_RELEASE);
     sl_lang_init();
     track_existing(SL_ORIGIN_INHERITED);
     on_exit(exit_handler, NULL);
     exit_handler_registered = 1;
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
-    sl_watcher_init();
     sl_in_shim = 0;
 }
 

@@ -316,6 +316,36 @@ class TestWatcherOnlyWhenNeeded(LiveTestCase):
                 self.assertTrue(seen["after"], run.describe())
 
 
+class TestInheritedAtStart(LiveTestCase):
+    def test_live_inherited_connection_is_watched_with_the_programs_options(self):
+        """A TCP connection inherited across exec (systemd socket
+        activation, a harness handing a socket to a child) starts the
+        watcher during the shim's start-up: it gets the program's options
+        (grace_ms, report_inherited), so the peer's FIN is reported live at
+        FIN + grace_ms. Before this round the watcher's options were not
+        read yet at that point: it ran with the defaults (30 s, inherited
+        sockets not reported) and no live report came."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        cli = socket.create_connection(srv.getsockname())
+        peer, _ = srv.accept()
+        fd = cli.fileno()
+        script = "import sys, time; time.sleep(3)"
+        p = self.start(["python3", "-c", script], live_options(report_inherited=1),
+                       pass_fds=[fd])
+        cli.close()
+        srv.close()
+        time.sleep(0.5)        # the child has started and holds its copy
+        peer.close()
+        hung_up = time.time()
+        live, seen = self.wait_event(p.pid, is_live_leak)
+        self.finish(p)
+        self.assertEqual(live["fd"], fd)
+        self.assertEqual(live.get("origin"), "inherited", json.dumps(live))
+        self.assertLessEqual((seen - hung_up) * 1000, GRACE_MS + SLACK_MS, json.dumps(live))
+
+
 class TestLatency(LiveTestCase):
     def latency_ms(self, argv, env=None):
         """Start argv (it connects to a closing server), and return how long
