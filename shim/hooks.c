@@ -584,17 +584,9 @@ SL_EXPORT long syscall(long number, ...)
         return sl_unwind_validate((const void *)a2);
     int saved = errno;
     switch (number) {
-    case SYS_close: {
-        if (sl_private_is((int)a1)) {     /* the shim's fd: as if not open */
-            errno = EBADF;
-            return -1;
-        }
-        sl_on_close((int)a1);   /* before: the number may be reused at once */
-        if (__libc_single_threaded)
-            break;
+    case SYS_close:
         errno = saved;
-        return sl_zone_close(syscall_close, (int)a1);      /* as close_common */
-    }
+        return close_common(syscall_close, (int)a1);
     case SYS_close_range:
         if ((a3 & ~(long)KNOWN_CLOSE_RANGE_FLAGS) != 0 || (unsigned)a1 > (unsigned)a2) {
             errno = EINVAL;

@@ -6,10 +6,13 @@
  * the program gets no thread, no timer and no signal; its own calls pay a
  * few stores per socket and one epoll_ctl per connection.
  *
- * The watcher process is started at the first connection (execve of
+ * The watcher process is started with the first TCP socket (execve of
  * sockleak-watcher, found next to this library), detached so that the
  * program's wait()/waitpid(-1) and SIGCHLD never see it, and it exits when
- * the program exits or execs. A fork child starts its own. */
+ * the program exits or execs. Normally its grandchild makes the region,
+ * the stack store and the epoll set in its own fd table (spawn_own), so the
+ * program holds none of them; where the watcher may not take the program's
+ * fds, the program makes them (launch). A fork child starts its own. */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -53,10 +56,10 @@ static struct sl_live_shared *_Atomic region;
 static _Atomic int region_state;            /* 0 none, 1 making, 2 made, 3 failed */
 static int region_slot = -1, epoll_slot = -1, wake_slot = -1, alive_slot = -1;
 static int exec_slot = -1;      /* attach from a memfd: the watcher's own memfd */
-/* No fd number is out of the program's reach (ownfd.h: sl_zone_tight): the
- * watcher starts with the first socket, gets the host's liveness as a
- * memfd only our mapping holds (no pipe), and once it is ready we close
- * every fd we handed it; fds_released says so. */
+/* We keep no fd for the watcher (spawn_own, or ownfd.h: sl_zone_tight):
+ * it gets the host's liveness as a memfd only our mapping holds (no pipe),
+ * and once it is ready we close every fd we handed it (none with
+ * spawn_own); fds_released says so. */
 static _Atomic int tight = -1;          /* -1: not decided yet */
 static void *alive_map;
 static int fds_released;
@@ -93,6 +96,16 @@ static int adopt(int fd, int *slot)
 }
 
 /* ---- the shared region ---- */
+
+/* The header the watcher checks and reads its options from (also called in
+ * the watcher's grandchild, on the program's memory: plain stores only). */
+static void write_header(struct sl_live_shared *r, int host_pid)
+{
+    r->magic = SL_LIVE_MAGIC;
+    r->version = SL_LIVE_VERSION;
+    r->host_pid = host_pid;
+    memcpy(r->options, options_copy, sizeof(r->options));
+}
 
 static struct sl_live_shared *spawn_own(void);
 
@@ -132,10 +145,7 @@ static struct sl_live_shared *make_region(void)
     __atomic_store_n(&tight, sl_zone_tight() && sl_out_fixed_slot() < 0 && exec_slot < 0,
                      __ATOMIC_RELEASE);
     struct sl_live_shared *r = p;
-    r->magic = SL_LIVE_MAGIC;
-    r->version = SL_LIVE_VERSION;
-    r->host_pid = (int)syscall(SYS_getpid);
-    memcpy(r->options, options_copy, sizeof(r->options));
+    write_header(r, (int)syscall(SYS_getpid));
     return r;
 }
 
@@ -302,11 +312,7 @@ static int make_own(struct spawn *sp)
     int epoll = (int)raw(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
     if (region < 0 || stacks < 0 || alive < 0 || epoll < 0)
         return -1;
-    struct sl_live_shared *r = sp->region_map;
-    r->magic = SL_LIVE_MAGIC;
-    r->version = SL_LIVE_VERSION;
-    r->host_pid = sp->host_pid;
-    memcpy(r->options, options_copy, sizeof(r->options));
+    write_header(sp->region_map, sp->host_pid);
     sp->fds[0] = region;
     sp->fds[1] = stacks;
     sp->fds[2] = epoll;

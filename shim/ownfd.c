@@ -307,6 +307,12 @@ static int above_helper(void *arg)
     return 0;
 }
 
+/* The helper's soft limit: room for the zone above the program's. */
+static rlim_t above_limit(const struct rlimit *rl)
+{
+    return rl->rlim_cur + ZONE_SPAN < rl->rlim_max ? rl->rlim_cur + ZONE_SPAN : rl->rlim_max;
+}
+
 /* Run j in a helper (zone lock held). 0 when it ran (j->result), -1 when
  * no helper can be made (errno kept). */
 static int run_above(struct above_job *j)
@@ -385,10 +391,7 @@ static int place_in(int fd)
     if (get_nofile(&rl) != 0)
         return -1;
     if (rl.rlim_cur < SL_ZONE_CEIL && rl.rlim_max > rl.rlim_cur) {
-        struct above_job j = { .fd = fd, .from = (long)rl.rlim_cur,
-                               .limit = rl.rlim_cur + ZONE_SPAN };
-        if (j.limit > rl.rlim_max)
-            j.limit = rl.rlim_max;
+        struct above_job j = { .fd = fd, .from = (long)rl.rlim_cur, .limit = above_limit(&rl) };
         if (run_above(&j) == 0 && j.result >= 0)
             return (int)j.result;
     }
@@ -732,9 +735,7 @@ int sl_zone_open(const char *path, int flags, mode_t mode)
     pthread_mutex_lock(&zone_lock);
     if (get_nofile(&rl) == 0 && rl.rlim_max > rl.rlim_cur) {
         struct above_job j = { .fd = -1, .path = path, .flags = flags, .mode = mode,
-                               .limit = rl.rlim_cur + ZONE_SPAN };
-        if (j.limit > rl.rlim_max)
-            j.limit = rl.rlim_max;
+                               .limit = above_limit(&rl) };
         if (run_above(&j) == 0) {
             fd = (int)j.result;
             if (j.result < 0) {
