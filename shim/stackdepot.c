@@ -320,8 +320,11 @@ static uint32_t put_new(_Atomic uint32_t *bucket, uint32_t head, uint32_t hash,
     return id;
 }
 
+static _Atomic uint32_t lookups;       /* sl_stack_put calls */
+
 uint32_t sl_stack_put(const uintptr_t *pcs, unsigned n)
 {
+    __atomic_fetch_add(&lookups, 1, __ATOMIC_RELAXED);
     if (__builtin_expect(arena_shared_with_parent, 0))
         unshare_arena();
     if (arena == NULL)
@@ -362,7 +365,7 @@ unsigned sl_stack_get(uint32_t id, const uintptr_t **pcs)
  * and a dozen cold cache lines a socket (callgrind, docs/live-detection.md).
  * On x86-64 a frame's return address sits at its caller's CFA - 8, and each
  * CFA follows from the frame below it and the return address found there.
- * So when sl_stack_unwind's own frame is at the same address as in an
+ * So when the unwinding function's own frame is at the same address as in an
  * earlier call (the key) and every return address that call's unwind read
  * is still in its slot, the same frames are active and the earlier result
  * is the result: the check reads one word a frame. The one case it cannot
@@ -383,10 +386,14 @@ unsigned sl_stack_get(uint32_t id, const uintptr_t **pcs)
 struct uc_entry {
     _Atomic uint32_t seq;       /* odd while written */
     _Atomic uint32_t max;       /* the depth asked for */
-    _Atomic uintptr_t key;      /* sl_stack_unwind's frame address */
+    _Atomic uintptr_t key;      /* the unwinding function's frame address */
     _Atomic uint32_t nslot, skip, keep;
     _Atomic uint32_t hits;      /* counted without a lock prefix: a stack's
                                    entry is its thread's in practice */
+    /* The depot id of the frames kept, once a capture has stored them,
+     * tagged with the seq it is for (seq << 32 | id): a hit then costs no
+     * hash and no depot lookup. A stale tag is never read as valid. */
+    _Atomic uint64_t id_at;
     _Atomic uintptr_t slot[UC_FRAMES];  /* where each return address sits */
     _Atomic uintptr_t want[UC_FRAMES];  /* and what it must be */
 };
@@ -406,8 +413,16 @@ static unsigned uc_index(uintptr_t key)
     return (unsigned)((key >> 4) ^ (key >> 12) ^ (key >> 20)) % UC_SETS;
 }
 
+/* What a hit leaves for sl_stack_capture: the entry, the seq it was
+ * read at, and its depot id if one is stored for that seq (else 0). */
+struct uc_hit {
+    struct uc_entry *e;
+    uint32_t seq, id;
+};
+
 /* The frames of entry e if it is the stack at key, or -1. */
-static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pcs)
+static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pcs,
+                  struct uc_hit *hit)
 {
     uintptr_t slot[UC_FRAMES], want[UC_FRAMES];
     uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
@@ -423,6 +438,7 @@ static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pc
         slot[i] = __atomic_load_n(&e->slot[i], __ATOMIC_RELAXED);
         want[i] = __atomic_load_n(&e->want[i], __ATOMIC_RELAXED);
     }
+    uint64_t id_at = __atomic_load_n(&e->id_at, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq)
         return -1;
@@ -432,25 +448,43 @@ static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pc
     for (unsigned i = 0; i < nslot; i++)
         if (*(const uintptr_t *)slot[i] != want[i])
             return -1;
-    memcpy(pcs, want + skip, keep * sizeof(*pcs));
     __atomic_store_n(&e->hits, __atomic_load_n(&e->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    hit->e = e;
+    hit->seq = seq;
+    hit->id = (uint32_t)(id_at >> 32) == seq ? (uint32_t)id_at : 0;
+    if (hit->id == 0)
+        memcpy(pcs, want + skip, keep * sizeof(*pcs));
     return (int)keep;
 }
 
-/* The frames of the remembered stack at key, or -1. */
-static int uc_lookup(uintptr_t key, unsigned max, uintptr_t *pcs)
+/* The frames of the remembered stack at key, or -1. With hit->id set,
+ * pcs is left as it was: the depot has the frames. */
+static int uc_lookup(uintptr_t key, unsigned max, uintptr_t *pcs, struct uc_hit *hit)
 {
     struct uc_entry *set = uc[uc_index(key)];
     for (unsigned w = 0; w < UC_WAYS; w++) {
-        int n = uc_try(&set[w], key, max, pcs);
+        int n = uc_try(&set[w], key, max, pcs, hit);
         if (n >= 0)
             return n;
     }
     return -1;
 }
 
+/* Store id as the depot id of hit's entry while it still holds the stack
+ * it held at hit->seq (uc_record clears the tag when it rewrites it). */
+static void uc_keep_id(const struct uc_hit *hit, uint32_t id)
+{
+    uint64_t cur = __atomic_load_n(&hit->e->id_at, __ATOMIC_RELAXED);
+    if (id == 0 || __atomic_load_n(&hit->e->seq, __ATOMIC_ACQUIRE) != hit->seq)
+        return;
+    /* A rewrite since the seq check leaves a tag of the old seq: unused. */
+    __atomic_compare_exchange_n(&hit->e->id_at, &cur, (uint64_t)hit->seq << 32 | id, 0,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
 /* Walk the stack with the cursor API (CFA of each frame) and remember it
- * for key; called from sl_stack_unwind, whose frame is at key. */
+ * for key; called from unwind(), whose frame (that of sl_stack_unwind or
+ * sl_stack_capture) is at key. */
 static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
 {
     unw_context_t ctx;
@@ -476,7 +510,8 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
     unsigned set = uc_index(key);
     if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
         return;
-    /* frame 0 is ours, frame 1 sl_stack_unwind; the slots start at frame 2 */
+    /* frame 0 is ours, frame 1 sl_stack_unwind or sl_stack_capture (unwind()
+     * is inlined in both); the slots start at frame 2 */
     for (;;) {
         unw_word_t i, s;
         if (unw_get_reg(&cur, UNW_REG_IP, &i) != 0 || unw_get_reg(&cur, UNW_REG_SP, &s) != 0)
@@ -496,8 +531,8 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
         if (r == 0)
             break;                         /* the outermost frame */
     }
-    /* sl_stack_unwind's CFA is its frame address + 16, where its caller's
-     * return address sits at - 8: the first slot checked. */
+    /* frame 1's CFA is its frame address + 16, where its caller's return
+     * address sits at - 8: the first slot checked. */
     if (own == 0 || n < 3 || sp[2] != key + 16 || own - 1 > 16)
         return;    /* not the frame layout checked for, or ours too deep */
     unsigned nslot = n - 2;
@@ -512,6 +547,7 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
     __atomic_thread_fence(__ATOMIC_RELEASE);
     __atomic_fetch_add(&uc_sets[set].old_hits, __atomic_exchange_n(&e->hits, 0, __ATOMIC_RELAXED),
                        __ATOMIC_RELAXED);
+    __atomic_store_n(&e->id_at, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&e->key, key, __ATOMIC_RELAXED);
     __atomic_store_n(&e->max, max, __ATOMIC_RELAXED);
     __atomic_store_n(&e->nslot, nslot, __ATOMIC_RELAXED);
@@ -524,15 +560,22 @@ static __attribute__((noinline)) void uc_record(uintptr_t key, unsigned max)
     __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
+/* sl_stack_unwind, and for sl_stack_capture the remembered entry it hit
+ * (hit->e NULL when it walked). Inlined into both: the frame of the
+ * function it is in is the key, and the first frame unw_backtrace gives. */
+static inline __attribute__((always_inline)) unsigned unwind(uintptr_t *pcs, unsigned max,
+                                                             struct uc_hit *hit)
 {
     void *raw[SL_STACK_MAX + 16];
     if (max == 0 || max > SL_STACK_MAX)
         max = SL_STACK_MAX;
     uintptr_t key = (uintptr_t)__builtin_frame_address(0);
-    int known = uc_lookup(key, max, pcs);
+    hit->e = NULL;
+    hit->id = 0;
+    int known = uc_lookup(key, max, pcs, hit);
     if (known >= 0)
         return (unsigned)known;
+    hit->e = NULL;
     static _Atomic int policy_set;
     sl_unwinding = 1;    /* its pipe2/read/syscall calls go to ownfd.c */
     /* Not at init: a process that never makes a socket never pays for it. */
@@ -570,11 +613,31 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     return keep;
 }
 
+unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
+{
+    struct uc_hit hit;
+    unsigned n = unwind(pcs, max, &hit);
+    if (hit.id != 0) {
+        /* the entry had a depot id, so unwind left pcs alone */
+        const uintptr_t *stored;
+        unsigned got = sl_stack_get(hit.id, &stored);
+        n = got < n ? got : n;
+        memcpy(pcs, stored, n * sizeof(*pcs));
+    }
+    return n;
+}
+
 uint32_t sl_stack_capture(unsigned depth)
 {
     uintptr_t pcs[SL_STACK_MAX];
-    unsigned n = sl_stack_unwind(pcs, depth);
-    return sl_stack_put(pcs, n);
+    struct uc_hit hit;
+    unsigned n = unwind(pcs, depth, &hit);
+    if (hit.id != 0)
+        return hit.id;          /* a remembered stack, stored before */
+    uint32_t id = sl_stack_put(pcs, n);
+    if (hit.e != NULL)
+        uc_keep_id(&hit, id);
+    return id;
 }
 
 uint32_t sl_stack_put2(const uintptr_t *lang, unsigned nlang,
@@ -714,6 +777,11 @@ const char *sl_lang_name(enum sl_lang lang)
 unsigned sl_stack_count(void)
 {
     return __atomic_load_n(&nstacks, __ATOMIC_RELAXED);
+}
+
+unsigned sl_stack_lookups(void)
+{
+    return __atomic_load_n(&lookups, __ATOMIC_RELAXED);
 }
 
 unsigned sl_stack_walks(void)

@@ -95,6 +95,10 @@ int sl_stack_attach(int fd);
 /* Number of distinct stacks stored (tests, stats). */
 unsigned sl_stack_count(void);
 
+/* How many times a stack was looked up in (or added to) the depot: a
+ * capture of a remembered stack does neither. */
+unsigned sl_stack_lookups(void);
+
 /* How many times sl_stack_unwind walked the stack with libunwind (a call
  * not answered by a remembered stack). */
 unsigned sl_stack_walks(void);

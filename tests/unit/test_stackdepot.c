@@ -389,6 +389,102 @@ static void test_stackdepot_remembered_stacks_threads(void **state)
         assert_int_equal(pthread_join(t[i], NULL), 0);
 }
 
+/* sl_stack_capture from places of the same shape: once a place's stack is
+ * remembered, a capture there answers with the depot id its first capture
+ * stored, without looking the frames up again. */
+static __attribute__((noinline)) uint32_t capture_from_a(void)
+{
+    uint32_t id = sl_stack_capture(KEPT);
+    KEEP(id);
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t capture_from_b(void)
+{
+    __asm__ volatile("nop");    /* not folded into capture_from_a */
+    uint32_t id = sl_stack_capture(KEPT);
+    KEEP(id);
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t capture_at(int which, int site)
+{
+    KEEP(site);
+    uint32_t id = which == 0 ? capture_from_a() : capture_from_b();
+    KEEP(id);
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t capture_via(int which, int site)
+{
+    uint32_t id = site == 0 ? capture_at(which, 10) : capture_at(which, 20);
+    KEEP(id);
+    return id;
+}
+
+static uint32_t first_capture[4];
+
+/* Every capture at place k gives first_capture[k], and its frames are
+ * what a real unwind at that place gives. */
+static void check_repeated_captures(void)
+{
+    for (int i = 0; i < 400; i++) {
+        int k = (i * 3) % 4;
+        assert_int_equal(capture_via(k % 2, k / 2), first_capture[k]);
+    }
+}
+
+static void *repeated_captures_thread(void *arg)
+{
+    (void)arg;
+    check_repeated_captures();
+    return NULL;
+}
+
+static void test_stackdepot_remembered_capture_gives_the_stored_id(void **state)
+{
+    uintptr_t want[SL_STACK_MAX];
+    const uintptr_t *got;
+    pthread_t t[8];
+    (void)state;
+    for (int k = 0; k < 4; k++)
+        first_capture[k] = capture_via(k % 2, k / 2);
+    for (int k = 0; k < 4; k++) {
+        assert_int_not_equal(first_capture[k], 0);
+        for (int j = 0; j < k; j++)
+            assert_int_not_equal(first_capture[k], first_capture[j]);
+    }
+    unsigned stored = sl_stack_count(), walks = sl_stack_walks(), lookups = sl_stack_lookups();
+    check_repeated_captures();
+    /* each place walked twice at most (seen, then remembered), and looked
+     * up in the depot three times at most (the two walks and the first
+     * remembered capture, which keeps the id): 400 before ids were kept */
+    print_message("400 captures at 4 places: %u walks, %u depot lookups\n",
+                  sl_stack_walks() - walks, sl_stack_lookups() - lookups);
+    assert_true(sl_stack_walks() - walks <= 8);
+    assert_true(sl_stack_lookups() - lookups <= 12);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, repeated_captures_thread, NULL), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    assert_int_equal(sl_stack_count(), stored);
+    /* and the stored frames are the place's: the same as a real unwind */
+    for (int k = 0; k < 4; k++) {
+        unsigned n = sl_stack_get(first_capture[k], &got);
+        assert_int_equal(n, KEPT);
+        assert_true(got[0] != 0);
+    }
+    unsigned n = unwind_via(0, 0, want);
+    unsigned m = sl_stack_get(first_capture[0], &got);
+    assert_int_equal(n, m);
+    /* frame 0 differs (unwind_from_a vs capture_from_a); the callers'
+     * places do not line up either: compare the two sites' difference */
+    assert_true(got[2] != 0 && want[2] != 0);
+    const uintptr_t *got1;
+    sl_stack_get(first_capture[2], &got1);          /* a, site 1 */
+    assert_true(got[0] == got1[0] && got[2] != got1[2]);
+}
+
 /* A language frame is stored once: the same frame gives the same word,
  * which reads back as stored; a stack of language frames then native pcs
  * is deduplicated like any other. */
@@ -457,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_stackdepot_stacks_taking_turns_are_remembered),
         cmocka_unit_test(test_stackdepot_remembered_stacks_match_the_real_unwind),
         cmocka_unit_test(test_stackdepot_remembered_stacks_threads),
+        cmocka_unit_test(test_stackdepot_remembered_capture_gives_the_stored_id),
         cmocka_unit_test(test_stackdepot_lang_frames_stored_once),
         cmocka_unit_test(test_stackdepot_lang_frame_no_file_long_name),
     };
