@@ -2,6 +2,7 @@
  * function, reports what happened to the runtime in one call, restores errno
  * and returns the real result unchanged. No formatting, no locks here. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,27 +80,51 @@ SL_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
     return rc;
 }
 
+/* The peer's address is an accepted connection's identity (runtime.c):
+ * when the caller does not ask for it, it is asked into our own buffer
+ * (the kernel fills it in the same call; nothing the caller sees changes).
+ * The caller's own buffer and length are read after the call, when the
+ * kernel has written both. */
+struct peer_buf {
+    struct sockaddr_in6 own;
+    socklen_t own_len;
+    struct sockaddr *addr;      /* what the kernel is given */
+    socklen_t *len;
+};
+
+static void peer_buf_init(struct peer_buf *b, struct sockaddr *addr, socklen_t *len)
+{
+    b->own_len = sizeof(b->own);
+    b->addr = addr != NULL ? addr : (struct sockaddr *)&b->own;
+    b->len = addr != NULL ? len : &b->own_len;
+}
+
+static void accepted(int fd, int rc, enum sl_origin origin, const struct peer_buf *b)
+{
+    int saved = errno;
+    sl_on_accept(fd, rc, origin, b->addr, b->len != NULL ? *b->len : 0);
+    errno = saved;
+}
+
 SL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
+    struct peer_buf b;
     sl_ensure_init();
-    int rc = SL_REAL(accept)(fd, addr, len);
-    if (rc >= 0) {
-        int saved = errno;
-        sl_on_accept(fd, rc, SL_ORIGIN_ACCEPT);
-        errno = saved;
-    }
+    peer_buf_init(&b, addr, len);
+    int rc = SL_REAL(accept)(fd, b.addr, b.len);
+    if (rc >= 0)
+        accepted(fd, rc, SL_ORIGIN_ACCEPT, &b);
     return rc;
 }
 
 SL_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+    struct peer_buf b;
     sl_ensure_init();
-    int rc = SL_REAL(accept4)(fd, addr, len, flags);
-    if (rc >= 0) {
-        int saved = errno;
-        sl_on_accept(fd, rc, SL_ORIGIN_ACCEPT4);
-        errno = saved;
-    }
+    peer_buf_init(&b, addr, len);
+    int rc = SL_REAL(accept4)(fd, b.addr, b.len, flags);
+    if (rc >= 0)
+        accepted(fd, rc, SL_ORIGIN_ACCEPT4, &b);
     return rc;
 }
 

@@ -23,7 +23,7 @@
 #define SL_LIVE_FD_REPORT  8    /* attach only: the memfd reports go to (else not open) */
 
 #define SL_LIVE_MAGIC      0x534c4c56u      /* "SLLV" */
-#define SL_LIVE_VERSION    4
+#define SL_LIVE_VERSION    5
 #define SL_LIVE_MAX_SOCKS  (1u << 22)       /* record ids (runtime.c's pool) */
 #define SL_LIVE_NPEER      1024             /* closed-first connections watched at once */
 #define SL_LIVE_NDEST      256              /* destinations counted for port pressure */
@@ -48,12 +48,15 @@ struct sl_live_sock {
     _Atomic uint32_t flags;
     uint32_t stack_id;
     uint8_t origin;             /* enum sl_origin */
-    uint8_t pad[3];
+    uint8_t by_peer;            /* no cookie: known by peer and sport (accepted) */
+    uint16_t sport;             /* by_peer: the local port (its listener's) */
     int32_t fd;                 /* its fd when it was made (dups may differ) */
     int32_t family, type, protocol;
-    uint64_t cookie;            /* SO_COOKIE (sock_diag's idiag_cookie) */
+    uint64_t cookie;            /* SO_COOKIE (sock_diag's idiag_cookie); 0 when
+                                   by_peer: the watcher learns it (wp_cookie) */
     int64_t created_ns;         /* CLOCK_MONOTONIC (one clock for both processes) */
     _Atomic int64_t fin_ns;     /* the watcher: when the peer's FIN arrived */
+    struct sockaddr_in6 peer;   /* by_peer: what accept() gave (a sockaddr_in fits) */
 };
 
 /* Slot states of the lock-free tables below. */
@@ -76,7 +79,9 @@ struct sl_live_peer {
  * zeroed memory is lap 0, free. */
 struct sl_live_closed {
     _Atomic uint64_t seq;
-    uint64_t cookie;
+    uint64_t cookie;            /* 0: found by peer and sport */
+    struct sockaddr_in6 peer;
+    uint16_t sport;
     int64_t closed_ns;          /* CLOCK_MONOTONIC */
     uint32_t stack_id;
     uint8_t peer_watched;       /* shutdown(SHUT_WR) already started a peer watch */
@@ -114,7 +119,8 @@ struct sl_live_shared {
      * closed_owner (the watcher, or the host at exit) takes from tail */
     _Atomic uint64_t closed_head, closed_tail, closed_dropped;
     _Atomic int closed_owner;
-    struct sl_live_closed closed_ring[SL_LIVE_NCLOSED];
+    /* 64 bytes an entry, one cache line each (each close writes a new one) */
+    struct sl_live_closed closed_ring[SL_LIVE_NCLOSED] __attribute__((aligned(64)));
     struct sl_live_sock socks[];    /* [SL_LIVE_MAX_SOCKS] */
 };
 

@@ -18,6 +18,8 @@
 #define PROBES 8        /* slots tried before giving up */
 #define YOUNG_NS (100 * 1000000LL)
 
+_Static_assert(sizeof(struct sl_live_closed) == 64, "one cache line a queued close");
+
 void sl_live_peer_watch(struct sl_live_shared *r, uint32_t stack_id, int64_t since_ns,
                         const struct sockaddr_in6 *local, const struct sockaddr_in6 *peer,
                         int shut_only)
@@ -84,8 +86,9 @@ static void dest_count(struct sl_live_shared *r, const struct sockaddr_in6 *peer
     }
 }
 
-int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack_id,
-                       int64_t closed_ns, int peer_watched)
+static int closed_add(struct sl_live_shared *r, uint64_t cookie,
+                      const struct sockaddr_in6 *peer, unsigned sport, uint32_t stack_id,
+                      int64_t closed_ns, int peer_watched)
 {
     uint64_t pos = __atomic_load_n(&r->closed_head, __ATOMIC_RELAXED);
     struct sl_live_closed *c;
@@ -104,12 +107,29 @@ int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack
         }
     }
     c->cookie = cookie;
+    if (peer != NULL) {
+        c->peer = *peer;
+        c->sport = (uint16_t)sport;
+    }
     c->closed_ns = closed_ns;
     c->stack_id = stack_id;
     c->peer_watched = (uint8_t)peer_watched;
     c->looked = 0;
     __atomic_store_n(&c->seq, 2 * (pos / SL_LIVE_NCLOSED) + 1, __ATOMIC_RELEASE);
     return 1;
+}
+
+int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack_id,
+                       int64_t closed_ns, int peer_watched)
+{
+    return closed_add(r, cookie, NULL, 0, stack_id, closed_ns, peer_watched);
+}
+
+int sl_live_closed_add_by_peer(struct sl_live_shared *r, const struct sockaddr_in6 *peer,
+                               unsigned sport, uint32_t stack_id, int64_t closed_ns,
+                               int peer_watched)
+{
+    return closed_add(r, 0, peer, sport, stack_id, closed_ns, peer_watched);
 }
 
 uint64_t sl_live_closed_pending(struct sl_live_shared *r)
@@ -123,9 +143,10 @@ uint64_t sl_live_closed_pending(struct sl_live_shared *r)
 
 /* Count c as closed first if l has its socket; 1 if it did. */
 static int classify(struct sl_live_shared *r, const struct sl_live_closed *c,
-                    const struct sl_diag_list *l)
+                    struct sl_diag_list *l)
 {
-    const struct sl_diag_sock *f = sl_diag_list_find(l, c->cookie);
+    const struct sl_diag_sock *f = c->cookie ? sl_diag_list_find(l, c->cookie)
+                                             : sl_diag_list_find_peer(l, &c->peer, c->sport);
     if (f == NULL)
         return 0;
     struct sockaddr_in6 local, peer;
@@ -144,7 +165,7 @@ enum { LOOK_NEW, LOOK_MISSED, LOOK_DONE };
 /* One pass over the closes queued before head against one dump. A miss
  * queued before young_ns is settled at once; returns how many others
  * missed (they get a second look). */
-static size_t pass(struct sl_live_shared *r, const struct sl_diag_list *l, uint64_t head,
+static size_t pass(struct sl_live_shared *r, struct sl_diag_list *l, uint64_t head,
                    int last_chance, int *settled, int64_t young_ns)
 {
     size_t young = 0;       /* misses queued after young_ns */

@@ -22,6 +22,12 @@ void sl_live_peer_watch(struct sl_live_shared *r, uint32_t stack_id, int64_t sin
 int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack_id,
                        int64_t closed_ns, int peer_watched);
 
+/* The same for a socket known by its peer address and local port (an
+ * accepted connection, whose cookie was never asked). */
+int sl_live_closed_add_by_peer(struct sl_live_shared *r, const struct sockaddr_in6 *peer,
+                               unsigned sport, uint32_t stack_id, int64_t closed_ns,
+                               int peer_watched);
+
 /* Closes queued and not classified yet. */
 uint64_t sl_live_closed_pending(struct sl_live_shared *r);
 

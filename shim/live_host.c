@@ -233,6 +233,11 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
     e->type = s->type;
     e->protocol = s->protocol;
     e->cookie = s->cookie;
+    e->by_peer = (s->flags & SL_SOCK_BY_PEER) != 0;
+    e->sport = s->sport;
+    if (e->by_peer)
+        memcpy(&e->peer, &s->peer_addr, s->peer_len < sizeof(e->peer) ? s->peer_len
+                                                                       : sizeof(e->peer));
     e->fd = fd;
     e->created_ns = s->created_ns;
     __atomic_store_n(&e->fin_ns, 0, __ATOMIC_RELAXED);
@@ -889,8 +894,13 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
           s->origin == SL_ORIGIN_ACCEPT4))
         return;
     /* No wake-up: the watcher paces itself by how fast the queue fills. */
-    sl_live_closed_add(r, s->cookie, s->stack_id, sl_now_ns(),
-                       (flags & SL_SOCK_PEER_WATCHED) != 0);
+    if (flags & SL_SOCK_BY_PEER)
+        sl_live_closed_add_by_peer(r, (const struct sockaddr_in6 *)&s->peer_addr, s->sport,
+                                   s->stack_id, sl_now_ns(),
+                                   (flags & SL_SOCK_PEER_WATCHED) != 0);
+    else
+        sl_live_closed_add(r, s->cookie, s->stack_id, sl_now_ns(),
+                           (flags & SL_SOCK_PEER_WATCHED) != 0);
 }
 
 /* At exit (not from a signal handler: this allocates): the closes the
@@ -907,7 +917,7 @@ uint64_t sl_watcher_closed_first(void)
         /* the watcher may be at it: it finishes a batch in milliseconds */
         for (int i = 0; i < STOP_WAIT_MS && sl_live_closed_drain(r, d, &l, 1) < 0; i++)
             nanosleep(&ms, NULL);
-        free(l.v);
+        sl_diag_list_free(&l);
         sl_diag_close(d);
     }
     return __atomic_load_n(&r->closed_first, __ATOMIC_RELAXED);

@@ -217,13 +217,23 @@ static int in_vfork_child(void)
            (int)syscall(SYS_getpid) != __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
 }
 
+/* An accepted TCP connection's identity, from what accept() gave: its
+ * peer's address and its listener's port. */
+struct accepted {
+    const struct sockaddr *peer;
+    socklen_t len;
+    unsigned sport;
+};
+
 static void track(int fd, int family, int type, int protocol, enum sl_origin origin,
-                  uint32_t stack_id)
+                  uint32_t stack_id, const struct accepted *a)
 {
-    uint64_t cookie;
+    uint64_t cookie = 0;
     uint32_t id;
-    /* One syscall: the identity every later check compares against. */
-    if (sl_sock_cookie(fd, &cookie) != 0 || (id = rec_alloc()) == 0)
+    /* The identity every later check compares against: an accepted
+     * connection's addresses came with accept(); any other socket's costs
+     * one syscall (SO_COOKIE). */
+    if ((a == NULL && sl_sock_cookie(fd, &cookie) != 0) || (id = rec_alloc()) == 0)
         return;
     struct sl_sock *s = sl_sock_get(id);
     if (s == NULL)
@@ -235,12 +245,17 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     s->protocol = protocol;
     s->cookie = cookie;
+    s->sport = a != NULL ? (uint16_t)a->sport : 0;
     s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns
                   : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_ns();
     s->fin_ns = 0;
     s->close_wait_ns = 0;
-    s->flags = 0;
+    s->flags = a != NULL ? SL_SOCK_BY_PEER : 0;
     s->peer_len = 0;
+    if (a != NULL) {
+        memcpy(&s->peer_addr, a->peer, a->len);
+        s->peer_len = a->len;
+    }
     s->epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
     __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);    /* odd: in use */
     if (origin == SL_ORIGIN_INHERITED)
@@ -258,7 +273,8 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
 }
 
 /* In a Python, Java or node process: the runtime's frames come first. */
-static void on_socket_lang(int fd, int family, int type, int protocol, enum sl_origin origin)
+static void on_socket_lang(int fd, int family, int type, int protocol, enum sl_origin origin,
+                           const struct accepted *a)
 {
     uintptr_t pcs[SL_STACK_MAX], lang[SL_LANG_FRAMES_MAX];
     unsigned depth = (unsigned)sl_opts.stack_depth;
@@ -269,7 +285,7 @@ static void on_socket_lang(int fd, int family, int type, int protocol, enum sl_o
     unsigned nlang = sl_lang_capture(origin, pcs, &n, lang, SL_LANG_FRAMES_MAX);
     if (nlang == 0 && want < depth && !sl_lang_owns(origin, pcs, n))
         n = sl_stack_unwind(pcs, depth);    /* not the runtime's: the whole stack */
-    track(fd, family, type, protocol, origin, sl_stack_put2(lang, nlang, pcs, n));
+    track(fd, family, type, protocol, origin, sl_stack_put2(lang, nlang, pcs, n), a);
     sl_lang_tracked(fd, origin, pcs, n);
 }
 
@@ -292,27 +308,49 @@ int sl_sock_add_lang(uint32_t id, uint32_t gen, const uintptr_t *lang, unsigned 
     return 0;
 }
 
-void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin)
+static void on_socket(int fd, int family, int type, int protocol, enum sl_origin origin,
+                      const struct accepted *a)
 {
     if (bogus(fd))
         return;
     sl_in_shim = 1;
     /* Unwind before touching shared state: libunwind may take the loader lock. */
     if (__builtin_expect(sl_lang_active != 0, 0)) {
-        on_socket_lang(fd, family, type, protocol, origin);
+        on_socket_lang(fd, family, type, protocol, origin, a);
     } else {
         uint32_t stack_id = sl_stack_capture((unsigned)sl_opts.stack_depth);
-        track(fd, family, type, protocol, origin, stack_id);
+        track(fd, family, type, protocol, origin, stack_id, a);
     }
     sl_in_shim = 0;
 }
 
-void sl_on_accept(int listen_fd, int fd, enum sl_origin origin)
+void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin)
+{
+    on_socket(fd, family, type, protocol, origin, NULL);
+}
+
+/* A TCP listener's local port, asked once (at its first accept). */
+static unsigned listener_port(struct sl_sock *l, int listen_fd)
+{
+    unsigned port = __atomic_load_n(&l->sport, __ATOMIC_RELAXED);
+    struct sockaddr_in6 a;
+    socklen_t len = sizeof(a);
+    if (port == 0 && getsockname(listen_fd, (struct sockaddr *)&a, &len) == 0 &&
+        len >= sizeof(struct sockaddr_in) && a.sin6_family == l->family) {
+        port = ntohs(a.sin6_port);      /* sin_port is at the same offset */
+        __atomic_store_n(&l->sport, (uint16_t)port, __ATOMIC_RELAXED);
+    }
+    return port;
+}
+
+void sl_on_accept(int listen_fd, int fd, enum sl_origin origin, const struct sockaddr *peer,
+                  socklen_t peer_len)
 {
     if (bogus(fd))
         return;
     struct sl_sock *l = sl_sock_of_fd(listen_fd);
     int family, type, protocol;
+    struct accepted a = { peer, peer_len, 0 };
     if (l != NULL) {
         family = l->family;
         type = l->type;
@@ -320,7 +358,19 @@ void sl_on_accept(int listen_fd, int fd, enum sl_origin origin)
     } else if (sl_sock_kind(fd, &family, &type, &protocol) != 0) {
         return;
     }
-    sl_on_socket(fd, family, type, protocol, origin);
+    /* A TCP connection of a listener we know, with its peer's address:
+     * known by that address and the listener's port, with no syscall. A
+     * caller's buffer smaller than the address (which leaves the caller a
+     * cut address too) would give a wrong identity: the socket then looks
+     * closed outside the shim, which is never reported, only missed. */
+    int whole = peer != NULL && peer->sa_family == family &&
+                peer_len == (family == AF_INET ? sizeof(struct sockaddr_in)
+                                               : sizeof(struct sockaddr_in6));
+    if (l != NULL && whole && type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) &&
+        (protocol == 0 || protocol == IPPROTO_TCP) && (a.sport = listener_port(l, listen_fd)) != 0)
+        on_socket(fd, family, type, protocol, origin, &a);
+    else
+        on_socket(fd, family, type, protocol, origin, NULL);
 }
 
 void sl_on_received(int fd)
@@ -504,11 +554,27 @@ static int cmp_pair(const void *a, const void *b)
     return *x < *y ? -1 : *x > *y;
 }
 
-/* fd still refers to the socket s was created for (not closed behind our back). */
+/* fd still refers to the socket s was created for (not closed behind our
+ * back): the same cookie; for an accepted connection (no cookie), the same
+ * peer address and local port, or, once a reset made the kernel forget
+ * the peer, a TCP socket of the same family in CLOSE on that local port
+ * (a fresh socket has none, another connection another peer). */
 static int still_same(const struct sl_sock *s, int fd)
 {
     uint64_t cookie;
-    return sl_sock_cookie(fd, &cookie) == 0 && cookie == s->cookie;
+    if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_BY_PEER))
+        return sl_sock_cookie(fd, &cookie) == 0 && cookie == s->cookie;
+    struct sockaddr_in6 a;
+    socklen_t len = sizeof(a);
+    int family, type, protocol;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) != 0 || len != s->peer_len ||
+        a.sin6_family != s->family || ntohs(a.sin6_port) != s->sport)
+        return 0;
+    len = sizeof(a);
+    if (getpeername(fd, (struct sockaddr *)&a, &len) == 0)
+        return len == s->peer_len && memcmp(&a, &s->peer_addr, len) == 0;
+    return errno == ENOTCONN && sl_sock_kind(fd, &family, &type, &protocol) == 0 &&
+           type == SOCK_STREAM && sl_tcp_state(fd) == TCP_CLOSE;
 }
 
 /* Keep the fds of record id that still refer to it; drop the others as
@@ -1053,7 +1119,7 @@ static void track_existing(enum sl_origin origin)
             if (same >= 0) {
                 link_fd(same, (int)fd, 1);
             } else {
-                track((int)fd, family, type, protocol, origin, 0);
+                track((int)fd, family, type, protocol, origin, 0, NULL);
                 if (origin == SL_ORIGIN_PRE_ATTACH)
                     adopt_pre_attach((int)fd);
             }

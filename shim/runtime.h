@@ -20,6 +20,7 @@
 #define SL_SOCK_EPOLLED        0x20u  /* in the watcher's epoll set (EPOLLRDHUP) */
 #define SL_SOCK_FORKED         0x40u  /* a fork child got a copy: not the last holder */
 #define SL_SOCK_CLOSED_UNTRACKED 0x80u /* closed behind the shim's back (raw syscall) */
+#define SL_SOCK_BY_PEER        0x100u /* accepted: known by peer_addr and sport, no cookie */
 
 /* One kernel socket, shared by every fd that refers to it. */
 struct sl_sock {
@@ -31,12 +32,15 @@ struct sl_sock {
     uint32_t epoch;             /* fork generation it was created in */
     int family, type, protocol;
     uint64_t cookie;            /* SO_COOKIE: identity, to notice fds closed behind
-                                   our back (unlike an inode number, never reused) */
+                                   our back (unlike an inode number, never reused);
+                                   0 with SL_SOCK_BY_PEER */
+    uint16_t sport;             /* local port: a listener's (asked at its first
+                                   accept), an accepted socket's; 0: not known */
     int64_t created_ns;         /* CLOCK_MONOTONIC */
     _Atomic int64_t fin_ns;     /* first 0-byte read on a stream, 0: none */
     _Atomic int64_t close_wait_ns; /* first seen in CLOSE_WAIT by the watcher */
     _Atomic uint32_t flags;
-    socklen_t peer_len;         /* the address given to connect(), 0: none */
+    socklen_t peer_len;         /* the address given to connect() or by accept(), 0: none */
     struct sockaddr_storage peer_addr;  /* (getpeername fails after shutdown) */
 };
 
@@ -68,7 +72,10 @@ static inline void sl_ensure_init(void)
 
 /* Events, one per hook. fd is the result of the real call. */
 void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin);
-void sl_on_accept(int listen_fd, int fd, enum sl_origin origin);
+/* peer: the address accept() gave (the caller's or the hook's own buffer),
+ * NULL if none: with it an accepted TCP socket's identity costs no syscall. */
+void sl_on_accept(int listen_fd, int fd, enum sl_origin origin, const struct sockaddr *peer,
+                  socklen_t peer_len);
 void sl_on_received(int fd);
 void sl_on_dup(int oldfd, int newfd);       /* dup/F_DUPFD: newfd was a free number */
 void sl_on_dup_onto(int oldfd, int newfd);  /* dup2/dup3: newfd replaced (a visible close) */

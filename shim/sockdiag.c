@@ -185,6 +185,7 @@ static int cmp_cookie(const void *a, const void *b)
 int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)
 {
     l->n = 0;
+    l->by_peer_n = SIZE_MAX;
     int rc = d == NULL || sl_diag_dump(d, AF_INET, IPPROTO_TCP, states, list_add, l) != 0 ||
              sl_diag_dump(d, AF_INET6, IPPROTO_TCP, states, list_add, l) != 0 ? -1 : 0;
     if (l->n > 1)
@@ -196,6 +197,59 @@ const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint6
 {
     struct sl_diag_sock key = { .cookie = cookie };
     return l->n ? bsearch(&key, l->v, l->n, sizeof(key), cmp_cookie) : NULL;
+}
+
+/* Peer order: family, peer port, local port, peer address (a v4 address
+ * is in dst[0]). */
+static int cmp_peer(const void *a, const void *b)
+{
+    const struct sl_diag_sock *x = a, *y = b;
+    if (x->family != y->family)
+        return x->family < y->family ? -1 : 1;
+    if (x->dport != y->dport)
+        return x->dport < y->dport ? -1 : 1;
+    if (x->sport != y->sport)
+        return x->sport < y->sport ? -1 : 1;
+    return memcmp(x->dst, y->dst, x->family == AF_INET ? 4 : 16);
+}
+
+const struct sl_diag_sock *sl_diag_list_find_peer(struct sl_diag_list *l,
+                                                  const struct sockaddr_in6 *peer,
+                                                  unsigned sport)
+{
+    struct sl_diag_sock key = { .family = peer->sin6_family, .sport = (uint16_t)sport };
+    if (peer->sin6_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)peer;
+        key.dport = ntohs(in->sin_port);
+        key.dst[0] = in->sin_addr.s_addr;
+    } else if (peer->sin6_family == AF_INET6) {
+        key.dport = ntohs(peer->sin6_port);
+        memcpy(key.dst, &peer->sin6_addr, 16);
+    } else {
+        return NULL;
+    }
+    if (l->n == 0)
+        return NULL;
+    if (l->by_peer_n != l->n) {
+        if (l->by_peer_cap < l->n) {
+            struct sl_diag_sock *p = realloc(l->by_peer, l->n * sizeof(*p));
+            if (p == NULL)
+                return NULL;
+            l->by_peer = p;
+            l->by_peer_cap = l->n;
+        }
+        memcpy(l->by_peer, l->v, l->n * sizeof(*l->v));
+        qsort(l->by_peer, l->n, sizeof(*l->by_peer), cmp_peer);
+        l->by_peer_n = l->n;
+    }
+    return bsearch(&key, l->by_peer, l->n, sizeof(key), cmp_peer);
+}
+
+void sl_diag_list_free(struct sl_diag_list *l)
+{
+    free(l->v);
+    free(l->by_peer);
+    *l = (struct sl_diag_list){ 0 };
 }
 
 void sl_diag_sockaddr(const struct sl_diag_sock *s, int peer, struct sockaddr_in6 *out)

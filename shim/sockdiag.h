@@ -22,10 +22,14 @@ struct sl_diag_sock {
     uint32_t last_data_recv_ms;
 };
 
-/* The TCP sockets (both families) in some states, sorted by cookie. */
+/* The TCP sockets (both families) in some states, sorted by cookie; and,
+ * made at the first sl_diag_list_find_peer after each refill, a copy
+ * sorted by peer address. */
 struct sl_diag_list {
     struct sl_diag_sock *v;
     size_t n, cap;
+    struct sl_diag_sock *by_peer;
+    size_t by_peer_n, by_peer_cap;  /* by_peer_n != n: not made yet */
 };
 
 /* Refill l (kept allocated between calls) with one dump per family of the
@@ -34,6 +38,19 @@ int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)
 
 /* The socket of this cookie (sl_sock_cookie) in l, NULL if none. */
 const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t cookie);
+
+/* The socket in l with local port sport (host order) whose peer address
+ * is peer (a sockaddr_in or sockaddr_in6), NULL if none: how a socket whose
+ * cookie was never asked (an accepted connection, known by the address
+ * accept() gave and its listener's port) is found. Two such sockets could
+ * differ only in the local address, which for a client at one address and
+ * port means two listeners on one port of two of our addresses. */
+const struct sl_diag_sock *sl_diag_list_find_peer(struct sl_diag_list *l,
+                                                  const struct sockaddr_in6 *peer,
+                                                  unsigned sport);
+
+/* Free what l holds (l can be filled again). */
+void sl_diag_list_free(struct sl_diag_list *l);
 
 /* s's local (peer = 0) or peer address as a socket address. */
 void sl_diag_sockaddr(const struct sl_diag_sock *s, int peer, struct sockaddr_in6 *out);

@@ -54,7 +54,7 @@ void wp_fin_event(uint32_t id, uint32_t gen, int64_t now)
             return;
     if (SL_GROW(pend, cap, npend) != 0)
         return;
-    pend[npend++] = (struct pending){ .id = id, .gen = gen, .cookie = e->cookie, .woken_ns = now };
+    pend[npend++] = (struct pending){ .id = id, .gen = gen, .cookie = wp_cookie(e), .woken_ns = now };
     wp_warm_stack(e->stack_id);
 }
 
@@ -119,7 +119,7 @@ static int ask(const struct pending *p, struct sl_live_sock *e, struct sl_diag_s
         *listed = list_close_wait(cw, asked) == 0 ? 1 : -1;
     if (*listed < 0)
         return -1;
-    const struct sl_diag_sock *f = sl_diag_list_find(cw, p->cookie);
+    const struct sl_diag_sock *f = p->cookie ? sl_diag_list_find(cw, p->cookie) : wp_find(cw, e);
     if (f == NULL)
         return 0;
     *d = *f;

@@ -131,6 +131,7 @@ int wp_host_fds(uint64_t ino, int *fds, int max)
 struct ino_memo {
     uint32_t gen;
     uint64_t ino;
+    uint64_t cookie;            /* learned for a by_peer entry */
 };
 static struct ino_memo *memo;
 static uint32_t nmemo;
@@ -141,12 +142,28 @@ uint64_t wp_ino_known(const struct sl_live_sock *e)
     return id < nmemo && memo[id].gen == gen && (gen & 1) ? memo[id].ino : 0;
 }
 
-void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino)
+void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino, uint64_t cookie)
 {
     uint32_t id = (uint32_t)(e - wp.r->socks);
     if (SL_GROW_ZERO(memo, nmemo, id) != 0)
         return;
-    memo[id] = (struct ino_memo){ __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE), ino };
+    memo[id] = (struct ino_memo){ __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE), ino, cookie };
+}
+
+uint64_t wp_cookie(const struct sl_live_sock *e)
+{
+    if (e->cookie != 0 || !e->by_peer)
+        return e->cookie;
+    uint32_t id = (uint32_t)(e - wp.r->socks), gen = __atomic_load_n(&e->gen, __ATOMIC_ACQUIRE);
+    return id < nmemo && memo[id].gen == gen && (gen & 1) ? memo[id].cookie : 0;
+}
+
+const struct sl_diag_sock *wp_find(struct sl_diag_list *l, const struct sl_live_sock *e)
+{
+    uint64_t cookie = wp_cookie(e);
+    if (cookie != 0)
+        return sl_diag_list_find(l, cookie);
+    return e->by_peer ? sl_diag_list_find_peer(l, &e->peer, e->sport) : NULL;
 }
 
 uint64_t wp_ino_of(const struct sl_live_sock *e)

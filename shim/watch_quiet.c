@@ -106,15 +106,31 @@ static void refuse(void)
     __atomic_store_n(&wp.r->host_registers, 1, __ATOMIC_RELEASE);
 }
 
-/* A borrowed fd is e's socket if it has e's cookie; then learn its inode. */
+/* Whether a borrowed fd has e's peer address and local port (an accepted
+ * connection, which the host knows by them). */
+static int same_peer(const struct sl_live_sock *e, int dup)
+{
+    struct sockaddr_in6 a;
+    socklen_t len = sizeof(a), want = e->family == AF_INET ? sizeof(struct sockaddr_in)
+                                                           : sizeof(struct sockaddr_in6);
+    if (getsockname(dup, (struct sockaddr *)&a, &len) != 0 || len != want ||
+        a.sin6_family != e->family || ntohs(a.sin6_port) != e->sport)
+        return 0;
+    len = sizeof(a);
+    return getpeername(dup, (struct sockaddr *)&a, &len) == 0 && len == want &&
+           memcmp(&a, &e->peer, want) == 0;
+}
+
+/* A borrowed fd is e's socket if it has e's cookie (or, known by its
+ * peer, that peer and port); then learn its inode, and its cookie. */
 static int is_ours(const struct sl_live_sock *e, int dup)
 {
     struct stat st;
     uint64_t cookie;
-    if (sl_sock_cookie(dup, &cookie) != 0 || cookie != e->cookie)
+    if (sl_sock_cookie(dup, &cookie) != 0 || (e->by_peer ? !same_peer(e, dup) : cookie != e->cookie))
         return 0;
-    if (wp_ino_known(e) == 0 && fstat(dup, &st) == 0)
-        wp_ino_learned(e, st.st_ino);
+    if ((wp_ino_known(e) == 0 || wp_cookie(e) == 0) && fstat(dup, &st) == 0)
+        wp_ino_learned(e, st.st_ino, cookie);
     return 1;
 }
 

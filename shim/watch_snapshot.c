@@ -48,7 +48,7 @@ void wp_snapshot(const char *trigger, int64_t now)
             continue;
         const struct sl_diag_sock *d = e->type == SOCK_STREAM &&
                                        (e->family == AF_INET || e->family == AF_INET6)
-            ? sl_diag_list_find(&tcp, e->cookie) : NULL;
+            ? wp_find(&tcp, e) : NULL;
         uint64_t ino = d != NULL && d->ino ? d->ino : wp_ino_of(e);
         if (ino == 0 || (nfds = wp_host_fds(ino, fds, SL_LEAK_MAX_FDS)) == 0)
             continue;
@@ -76,5 +76,5 @@ void wp_snapshot(const char *trigger, int64_t now)
         wp_end_write();
     }
     free(leaks);
-    free(tcp.v);
+    sl_diag_list_free(&tcp);
 }

@@ -44,7 +44,14 @@ int wp_host_fds(uint64_t ino, int *fds, int max);
  * records only the cookie): learned from a borrowed fd or a dump, and
  * remembered while e's record lives. 0: not known. */
 uint64_t wp_ino_known(const struct sl_live_sock *e);
-void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino);
+/* Remember e's inode and, for an entry known by its peer (e->by_peer: the
+ * host asked no cookie), its cookie. */
+void wp_ino_learned(const struct sl_live_sock *e, uint64_t ino, uint64_t cookie);
+/* e's cookie: the host's, or the one learned; 0: not known yet. */
+uint64_t wp_cookie(const struct sl_live_sock *e);
+/* e's socket in l: by cookie, or by peer and local port while its cookie
+ * is not known; NULL if none. */
+const struct sl_diag_sock *wp_find(struct sl_diag_list *l, const struct sl_live_sock *e);
 /* The same, borrowing one of the host's fds to learn it if need be. */
 uint64_t wp_ino_of(const struct sl_live_sock *e);
 

@@ -52,7 +52,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     close(f->listener);
     sl_diag_close(f->diag);
-    free(f->list.v);
+    sl_diag_list_free(&f->list);
     free(f->r);
     free(f);
     return 0;
@@ -201,9 +201,54 @@ static void test_live_closed_full_queue_drops_and_recovers(void **state)
     assert_int_equal(f->r->closed_dropped, 1);
 }
 
+/* An accepted connection is queued by its peer's address and its
+ * listener's port (no cookie was asked): the server that closes first is
+ * found in FIN_WAIT2 by them, counted once, per destination (the client),
+ * and the client's port is watched. Its twin whose client reset it first
+ * leaves nothing and is not counted; neither is a connection to another
+ * port of the same client address. */
+static void test_live_closed_accepted_connection_found_by_peer(void **state)
+{
+    struct fixture *f = *state;
+    struct linger reset = { 1, 0 };
+    struct sl_live_peer p;
+    int c1, s1, c2, s2;
+    connect_pair(f, &c1, &s1);
+    connect_pair(f, &c2, &s2);
+    struct sockaddr_in6 peer1, peer2, other;
+    socklen_t len = sizeof(peer1);
+    assert_int_equal(getpeername(s1, (struct sockaddr *)&peer1, &len), 0);
+    len = sizeof(peer2);
+    assert_int_equal(getpeername(s2, (struct sockaddr *)&peer2, &len), 0);
+    other = peer1;
+    ((struct sockaddr_in *)&other)->sin_port = htons(1);
+    unsigned sport = ntohs(f->addr.sin_port);
+
+    assert_int_equal(sl_live_closed_add_by_peer(f->r, &peer1, sport, 9, 777, 0), 1);
+    assert_int_equal(sl_live_closed_add_by_peer(f->r, &other, sport, 9, 777, 0), 1);
+    close(s1);                                  /* the server closes first */
+    assert_int_equal(setsockopt(c2, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    close(c2);                                  /* the client resets */
+    settle();
+    assert_int_equal(sl_live_closed_add_by_peer(f->r, &peer2, sport, 9, 778, 0), 1);
+    close(s2);
+    settle();
+    /* final: every miss settled at once */
+    assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), 3);
+    assert_int_equal(f->r->closed_first, 1);
+    assert_int_equal(ready_peers(f->r, &p), 1);
+    assert_int_equal(p.stack_id, 9);
+    assert_int_equal(p.since_ns, 777);
+    assert_int_equal(((const struct sockaddr_in *)&p.peer)->sin_port,
+                     ((const struct sockaddr_in *)&peer1)->sin_port);
+    close(c1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_live_closed_accepted_connection_found_by_peer,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_closed_first_close_counted_once_with_peer_watch,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_closed_time_wait_counted_without_peer_watch,

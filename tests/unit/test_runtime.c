@@ -253,6 +253,92 @@ static void test_runtime_fd_reused_behind_our_back(void **state)
     assert_int_equal(closed() - c0, 2);
 }
 
+struct found {
+    int fd;
+    int seen;
+};
+
+static void find_fd_cb(struct sl_sock *s, const int *fds, int nfds, void *arg)
+{
+    struct found *f = arg;
+    (void)s;
+    for (int i = 0; i < nfds; i++)
+        f->seen += fds[i] == f->fd;
+}
+
+/* Whether the exit path's walk (which checks each fd still names its
+ * recorded socket) gives fd. */
+static int walk_gives(int fd)
+{
+    struct found f = { fd, 0 };
+    sl_foreach_socket(find_fd_cb, &f);
+    return f.seen;
+}
+
+/* An accepted TCP connection is known by the address accept() gave and
+ * its listener's port, with no syscall (no cookie is asked): still known
+ * after its peer resets it (the kernel then forgets the peer), and not
+ * taken for another socket that gets its number after a close the shim
+ * did not see: one connected elsewhere, or a fresh unconnected one. */
+static void test_runtime_accepted_known_by_peer(void **state)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in peer;
+    socklen_t len = sizeof(addr), peer_len = sizeof(peer);
+    struct linger reset = { 1, 0 };
+    (void)state;
+
+    int l = new_socket(AF_INET, SOCK_STREAM);
+    assert_int_equal(bind(l, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(l, 8), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&addr, &len), 0);
+    for (int replacement = 0; replacement < 2; replacement++) {
+        int c = new_socket(AF_INET, SOCK_STREAM);
+        assert_int_equal(connect(c, (struct sockaddr *)&addr, sizeof(addr)), 0);
+        int s = accept(l, (struct sockaddr *)&peer, &peer_len);
+        assert_true(s >= 0);
+        sl_on_accept(l, s, SL_ORIGIN_ACCEPT, (struct sockaddr *)&peer, peer_len);
+        struct sl_sock *r = sl_sock_of_fd(s);
+        assert_non_null(r);
+        assert_true(r->cookie == 0);
+        assert_true(r->flags & SL_SOCK_BY_PEER);
+        assert_int_equal(r->sport, ntohs(addr.sin_port));
+        assert_int_equal(r->peer_len, sizeof(peer));
+        assert_int_equal(walk_gives(s), 1);
+
+        /* the peer resets: getpeername fails now, the socket is the same */
+        assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+        tracked_close(c);
+        for (int i = 0; i < 100 && sl_tcp_state(s) != TCP_CLOSE; i++)
+            usleep(1000);
+        assert_int_equal(sl_tcp_state(s), TCP_CLOSE);
+        assert_int_equal(walk_gives(s), 1);
+
+        /* closed behind our back; its number goes to a socket we never saw */
+        uint64_t untracked = sl_stats.closed_untracked;
+        assert_int_equal(syscall(SYS_close, s), 0);
+        int x = socket(AF_INET, SOCK_STREAM, 0), y = -1;
+        assert_true(x >= 0);
+        if (replacement == 0) {    /* connected: another peer, another local port */
+            assert_int_equal(connect(x, (struct sockaddr *)&addr, sizeof(addr)), 0);
+            y = accept(l, NULL, NULL);
+            assert_true(y >= 0);
+        }
+        if (x != s) {              /* onto s's number, as the kernel might have */
+            assert_int_equal(dup2(x, s), s);
+            close(x);
+            x = s;
+        }
+        assert_int_equal(walk_gives(x), 0);
+        assert_int_equal(sl_stats.closed_untracked - untracked, 1);
+        assert_int_equal(sl_sock_id_of_fd(x), 0);
+        close(x);
+        if (y >= 0)
+            close(y);
+    }
+    tracked_close(l);
+}
+
 /* A 0-byte read marks the peer's close (fin) on a stream socket, even one
  * created with SOCK_CLOEXEC/SOCK_NONBLOCK, once; never on a datagram
  * socket, and an untracked fd is ignored. */
@@ -352,9 +438,11 @@ static void test_runtime_describe_close_wait(void **state)
     int c = new_socket(AF_INET, SOCK_STREAM);
     assert_int_equal(connect(c, (struct sockaddr *)&addr, sizeof(addr)), 0);
     sl_on_connect(c, (struct sockaddr *)&addr, sizeof(addr));
-    int s = accept(l, NULL, NULL);
+    struct sockaddr_in peer;
+    socklen_t peer_len = sizeof(peer);
+    int s = accept(l, (struct sockaddr *)&peer, &peer_len);
     assert_true(s >= 0);
-    sl_on_accept(l, s, SL_ORIGIN_ACCEPT);
+    sl_on_accept(l, s, SL_ORIGIN_ACCEPT, (struct sockaddr *)&peer, peer_len);
     assert_int_not_equal(sl_sock_id_of_fd(s), 0);
     assert_int_equal(sl_sock_of_fd(s)->origin, SL_ORIGIN_ACCEPT);
 
@@ -488,6 +576,7 @@ int main(void)
         cmocka_unit_test_teardown(test_runtime_dup2_onto_tracked_releases_old, check_clean),
         cmocka_unit_test_teardown(test_runtime_close_range_drops_range, check_clean),
         cmocka_unit_test_teardown(test_runtime_fd_reused_behind_our_back, check_clean),
+        cmocka_unit_test_teardown(test_runtime_accepted_known_by_peer, check_clean),
         cmocka_unit_test_teardown(test_runtime_eof_marks_streams_only, check_clean),
         cmocka_unit_test_teardown(test_runtime_stats_opened_closed, check_clean),
         cmocka_unit_test_teardown(test_runtime_describe_close_wait, check_clean),
