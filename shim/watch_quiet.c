@@ -126,8 +126,9 @@ static int same_peer(const struct sl_live_sock *e, int dup)
 static int is_ours(const struct sl_live_sock *e, int dup)
 {
     struct stat st;
-    uint64_t cookie;
-    if (sl_sock_cookie(dup, &cookie) != 0 || (e->by_peer ? !same_peer(e, dup) : cookie != e->cookie))
+    uint64_t cookie = 0;
+    int known = sl_sock_cookie(dup, &cookie) == 0;
+    if (e->by_peer ? !same_peer(e, dup) : !known || cookie != e->cookie)
         return 0;
     if ((wp_ino_known(e) == 0 || wp_cookie(e) == 0) && fstat(dup, &st) == 0)
         wp_ino_learned(e, st.st_ino, cookie);

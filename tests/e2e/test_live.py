@@ -393,6 +393,33 @@ class TestLatency(LiveTestCase):
                 self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
                 self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
 
+    def test_live_accepted_connection_needs_no_cookie(self):
+        """An accepted connection is known by the address accept() gave and
+        its listener's port: with getsockopt(SO_COOKIE) failing in the
+        program (a seccomp filter from listen() on) it is still tracked, and
+        its live report comes at FIN + grace_ms naming the accepting
+        function; also where the watcher may not take the program's fds and
+        finds the connection in a sock_diag dump by its addresses."""
+        for env in ({"LIVE_BLOCK_NO_COOKIE": "1"},
+                    {"LIVE_BLOCK_NO_COOKIE": "1", "LIVE_BLOCK_NO_BORROW": "1"}):
+            with self.subTest(env=sorted(env)):
+                self.use_subdir("nocookie%d" % len(env))
+                p = self.start([prog("live_block"), 0, "sleep", 1, 1500, 0], live_options(),
+                               env=env)
+                port = self.first_line(p)["port"]
+                c = socket.create_connection(("127.0.0.1", port))
+                fd = self.first_line(p)["fd"]
+                c.close()
+                hung_up = time.time()
+                live, seen = self.wait_event(p.pid, is_live_leak)
+                self.finish(p)
+                waited = (seen - hung_up) * 1000
+                self.assertEqual(live["fd"], fd)
+                self.assertEqual(live.get("origin"), "accept", json.dumps(live))
+                self.assertGreaterEqual(waited, GRACE_MS - 20, "reported before grace_ms")
+                self.assertLessEqual(waited, GRACE_MS + SLACK_MS, json.dumps(live))
+                self.assertFrame(live, "late_accept", "live_block.c")
+
     def test_live_fin_time_comes_from_the_kernel(self):
         """A connection whose peer hung up before the program accepted it is
         reported at the FIN's time + grace_ms (the kernel's tcp_info), not at

@@ -9,7 +9,11 @@
  *     live_block 0 MODE THREADS HOLD_MS ACCEPT_MS
  * Prints {"fd":N} once it holds the connection. With LIVE_BLOCK_NO_BORROW
  * set, a seccomp filter first makes pidfd_getfd fail with EPERM (what Yama's
- * ptrace scope does to the watcher process, which inherits the filter). */
+ * ptrace scope does to the watcher process, which inherits the filter).
+ * With LIVE_BLOCK_NO_COOKIE set and PORT 0, another filter makes
+ * getsockopt(SO_COOKIE) fail from the listen() on (the watcher, started at
+ * the listener's socket(), is not under it): an accepted connection must
+ * be tracked without its cookie. */
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -95,6 +99,23 @@ static void refuse_pidfd_getfd(void)
     CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
 }
 
+static void refuse_so_cookie(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getsockopt, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SOL_SOCKET, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SO_COOKIE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
 int main(int argc, char **argv)
 {
     CHECK(argc >= 5);
@@ -109,6 +130,8 @@ int main(int argc, char **argv)
         CHECK(lfd >= 0);
         printf("{\"port\":%d}\n", bind_loopback(lfd));
         CHECK(listen(lfd, 4) == 0);
+        if (getenv("LIVE_BLOCK_NO_COOKIE") != NULL)
+            refuse_so_cookie();
         fflush(stdout);
         fd = late_accept(lfd, atol(argv[5]));
     } else {
