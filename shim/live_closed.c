@@ -107,10 +107,11 @@ static int closed_add(struct sl_live_shared *r, uint64_t cookie,
         }
     }
     c->cookie = cookie;
-    if (peer != NULL) {
-        c->peer = *peer;
-        c->sport = (uint16_t)sport;
-    }
+    c->peer.sin6_family = AF_UNSPEC;
+    if (peer != NULL && (peer->sin6_family == AF_INET || peer->sin6_family == AF_INET6))
+        memcpy(&c->peer, peer, peer->sin6_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                            : sizeof(c->peer));
+    c->sport = (uint16_t)sport;
     c->closed_ns = closed_ns;
     c->stack_id = stack_id;
     c->peer_watched = (uint8_t)peer_watched;
@@ -119,10 +120,10 @@ static int closed_add(struct sl_live_shared *r, uint64_t cookie,
     return 1;
 }
 
-int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack_id,
-                       int64_t closed_ns, int peer_watched)
+int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *dest,
+                       uint32_t stack_id, int64_t closed_ns, int peer_watched)
 {
-    return closed_add(r, cookie, NULL, 0, stack_id, closed_ns, peer_watched);
+    return closed_add(r, cookie, dest, 0, stack_id, closed_ns, peer_watched);
 }
 
 int sl_live_closed_add_by_peer(struct sl_live_shared *r, const struct sockaddr_in6 *peer,
@@ -187,6 +188,30 @@ static size_t pass(struct sl_live_shared *r, struct sl_diag_list *l, uint64_t he
     return young;
 }
 
+/* The ports the closes queued before head can be found by: an accepted
+ * connection's local port, a connected one's peer port. A dump walks every
+ * TCP socket of the namespace, and a busy host has tens of thousands in
+ * TIME_WAIT: the kernel sends only these ports' (a batch has a few). NULL
+ * (every socket) when a close has no known port or there are too many. */
+static const struct sl_diag_ports *batch_ports(struct sl_live_shared *r, uint64_t head,
+                                               struct sl_diag_ports *p)
+{
+    p->n = 0;
+    for (uint64_t pos = __atomic_load_n(&r->closed_tail, __ATOMIC_RELAXED); pos < head; pos++) {
+        const struct sl_live_closed *c = &r->closed_ring[pos % SL_LIVE_NCLOSED];
+        if (__atomic_load_n(&c->seq, __ATOMIC_ACQUIRE) != 2 * (pos / SL_LIVE_NCLOSED) + 1)
+            break;      /* not written yet: not in this batch */
+        if (c->looked == LOOK_DONE)
+            continue;
+        int rc = c->cookie == 0 ? sl_diag_ports_add(p, c->sport, 1)
+               : c->peer.sin6_family != AF_UNSPEC ? sl_diag_ports_add(p, ntohs(c->peer.sin6_port), 0)
+               : -1;
+        if (rc != 0 || (c->cookie == 0 && c->sport == 0))
+            return NULL;
+    }
+    return p;
+}
+
 int sl_live_closed_drain(struct sl_live_shared *r, struct sl_diag *d, struct sl_diag_list *l,
                          int final)
 {
@@ -198,8 +223,10 @@ int sl_live_closed_drain(struct sl_live_shared *r, struct sl_diag *d, struct sl_
         return -1;
     /* Only closes queued before the dump began can be in it. */
     uint64_t head = __atomic_load_n(&r->closed_head, __ATOMIC_ACQUIRE);
+    struct sl_diag_ports ports;
+    const struct sl_diag_ports *only = batch_ports(r, head, &ports);
     /* No answer (no sock_diag here): none counts as closed first. */
-    int answered = sl_diag_list_tcp(d, FIRST_STATES, l) == 0;
+    int answered = sl_diag_list_tcp_ports(d, FIRST_STATES, only, l) == 0;
     if (!answered)
         l->n = 0;
     /* At exit a second dump is worth its cost only for a miss that may
@@ -207,7 +234,7 @@ int sl_live_closed_drain(struct sl_live_shared *r, struct sl_diag *d, struct sl_
      * misses were resets or closed by the peer first. */
     int64_t young_ns = final ? sl_now_ns() - YOUNG_NS : INT64_MIN;
     if (pass(r, l, head, !answered, &settled, young_ns) > 0 && final) {
-        if (sl_diag_list_tcp(d, FIRST_STATES, l) != 0)
+        if (sl_diag_list_tcp_ports(d, FIRST_STATES, only, l) != 0)
             l->n = 0;
         pass(r, l, head, 1, &settled, young_ns);
     }

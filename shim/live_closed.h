@@ -18,9 +18,11 @@ void sl_live_peer_watch(struct sl_live_shared *r, uint32_t stack_id, int64_t sin
                         int shut_only);
 
 /* Queue a close for classification: no syscall, no lock, no allocation.
- * Returns 1, or 0 when the queue was full (counted in closed_dropped). */
-int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, uint32_t stack_id,
-                       int64_t closed_ns, int peer_watched);
+ * dest, the address connect() was given (NULL if none), limits the dump to
+ * its port. Returns 1, or 0 when the queue was full (counted in
+ * closed_dropped). */
+int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *dest,
+                       uint32_t stack_id, int64_t closed_ns, int peer_watched);
 
 /* The same for a socket known by its peer address and local port (an
  * accepted connection, whose cookie was never asked). */

@@ -899,8 +899,9 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
                                    s->stack_id, sl_now_ns(),
                                    (flags & SL_SOCK_PEER_WATCHED) != 0);
     else
-        sl_live_closed_add(r, s->cookie, s->stack_id, sl_now_ns(),
-                           (flags & SL_SOCK_PEER_WATCHED) != 0);
+        sl_live_closed_add(r, s->cookie,
+                           s->peer_len ? (const struct sockaddr_in6 *)&s->peer_addr : NULL,
+                           s->stack_id, sl_now_ns(), (flags & SL_SOCK_PEER_WATCHED) != 0);
 }
 
 /* At exit (not from a signal handler: this allocates): the closes the

@@ -91,16 +91,61 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
     return MNL_CB_OK;
 }
 
-/* Send one request; read replies until the dump ends (or the one reply of a
- * lookup). An exact lookup that finds nothing answers ENOENT: not an error. */
-static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
-                   struct reply *r)
+int sl_diag_ports_add(struct sl_diag_ports *p, unsigned port, int local)
+{
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->port[i] == port && p->local[i] == (local != 0))
+            return 0;
+    if (p->n >= SL_DIAG_MAX_PORTS)
+        return -1;
+    p->port[p->n] = (uint16_t)port;
+    p->local[p->n++] = local != 0;
+    return 0;
+}
+
+/* The kernel's filter language (inet_diag_bc_run): each op jumps "yes" or
+ * "no" bytes on; ending exactly at the end accepts, past it rejects. A port
+ * test is two ops (8 bytes), the second's "no" holding the port; a JMP op
+ * always takes "no". The kernel accepts a program only if every "no"
+ * lands where the chain of "yes" jumps passes, so "port is a, or b, ..."
+ * is laid out as iproute2's ss does it: test, JMP, test, JMP, ..., test.
+ * A test that holds goes on to its JMP, which jumps to the end (accept); one
+ * that fails skips its JMP to the next test; the last one, failing, lands
+ * 4 bytes past the end (reject). */
+static size_t ports_bytecode(const struct sl_diag_ports *p, struct inet_diag_bc_op *bc)
+{
+    unsigned n = p->n, k = 0;
+    size_t total = 12 * n - 4;
+    for (unsigned i = 0; i < n; i++) {
+        bc[k++] = (struct inet_diag_bc_op){
+            .code = p->local[i] ? INET_DIAG_BC_S_EQ : INET_DIAG_BC_D_EQ, .yes = 8, .no = 12,
+        };
+        bc[k++] = (struct inet_diag_bc_op){ .no = p->port[i] };
+        if (i + 1 < n) {
+            size_t at = (size_t)k * sizeof(*bc);
+            bc[k++] = (struct inet_diag_bc_op){
+                .code = INET_DIAG_BC_JMP, .yes = 4, .no = (unsigned short)(total - at),
+            };
+        }
+    }
+    return total;
+}
+
+/* Send one request (with a port filter, if ports has any); read replies
+ * until the dump ends (or the one reply of a lookup). An exact lookup that
+ * finds nothing answers ENOENT: not an error. */
+static int request_ports(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
+                         const struct sl_diag_ports *ports, struct reply *r)
 {
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf);
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
     nlh->nlmsg_flags = NLM_F_REQUEST | (dump ? NLM_F_DUMP : 0);
     nlh->nlmsg_seq = ++d->seq;
     memcpy(mnl_nlmsg_put_extra_header(nlh, sizeof(*req)), req, sizeof(*req));
+    if (ports != NULL && ports->n > 0) {
+        struct inet_diag_bc_op bc[3 * SL_DIAG_MAX_PORTS];
+        mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, ports_bytecode(ports, bc), bc);
+    }
     if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0)
         return -1;
     for (;;) {
@@ -115,6 +160,12 @@ static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int du
         if (rc == MNL_CB_STOP || !dump)
             return 0;
     }
+}
+
+static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
+                   struct reply *r)
+{
+    return request_ports(d, req, dump, NULL, r);
 }
 
 int sl_diag_dump(struct sl_diag *d, int family, int protocol, uint32_t states,
@@ -180,6 +231,29 @@ static int cmp_cookie(const void *a, const void *b)
     uint64_t x = ((const struct sl_diag_sock *)a)->cookie;
     uint64_t y = ((const struct sl_diag_sock *)b)->cookie;
     return x < y ? -1 : x > y;
+}
+
+/* One family's TCP sockets in states, limited to ports, without tcp_info. */
+static int dump_ports(struct sl_diag *d, int family, uint32_t states,
+                      const struct sl_diag_ports *ports, struct sl_diag_list *l)
+{
+    struct inet_diag_req_v2 req = {
+        .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = states,
+    };
+    struct reply r = { .fn = list_add, .arg = l };
+    return request_ports(d, &req, 1, ports, &r);
+}
+
+int sl_diag_list_tcp_ports(struct sl_diag *d, uint32_t states, const struct sl_diag_ports *ports,
+                           struct sl_diag_list *l)
+{
+    l->n = 0;
+    l->by_peer_n = SIZE_MAX;
+    int rc = d == NULL || dump_ports(d, AF_INET, states, ports, l) != 0 ||
+             dump_ports(d, AF_INET6, states, ports, l) != 0 ? -1 : 0;
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_cookie);
+    return rc;
 }
 
 int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)

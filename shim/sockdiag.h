@@ -36,6 +36,23 @@ struct sl_diag_list {
  * TCP sockets whose state bit is in states; 0, or -1 if a dump failed. */
 int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l);
 
+/* Ports a dump is limited to, in the kernel (a socket whose local port is
+ * one of the local ones, or whose peer's port is one of the others): the
+ * sockets a batch can be among, not every TIME_WAIT of the namespace. */
+#define SL_DIAG_MAX_PORTS 24
+struct sl_diag_ports {
+    unsigned n;
+    uint16_t port[SL_DIAG_MAX_PORTS];   /* host order */
+    uint8_t local[SL_DIAG_MAX_PORTS];   /* 1: the local port, 0: the peer's */
+};
+
+/* Add a port to p; -1 when p is full (then dump unfiltered). */
+int sl_diag_ports_add(struct sl_diag_ports *p, unsigned port, int local);
+
+/* sl_diag_list_tcp limited to ports (NULL: every socket), without tcp_info. */
+int sl_diag_list_tcp_ports(struct sl_diag *d, uint32_t states, const struct sl_diag_ports *ports,
+                           struct sl_diag_list *l);
+
 /* The socket of this cookie (sl_sock_cookie) in l, NULL if none. */
 const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t cookie);
 

@@ -103,7 +103,7 @@ static void test_live_closed_first_close_counted_once_with_peer_watch(void **sta
     struct sl_live_peer p;
     connect_pair(f, &c, &s);
     uint64_t cookie = cookie_of(c);
-    assert_int_equal(sl_live_closed_add(f->r, cookie, 7, 12345, 0), 1);
+    assert_int_equal(sl_live_closed_add(f->r, cookie, NULL, 7, 12345, 0), 1);
     assert_int_equal(sl_live_closed_pending(f->r), 1);
 
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 0), 0);
@@ -148,7 +148,7 @@ static void test_live_closed_time_wait_counted_without_peer_watch(void **state)
     assert_int_equal(read(s, &b, 1), 0);
     close(s);
     settle();
-    sl_live_closed_add(f->r, cookie, 1, 1, 0);
+    sl_live_closed_add(f->r, cookie, NULL, 1, 1, 0);
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), 1);
     assert_int_equal(f->r->closed_first, 1);
     assert_int_equal(ready_peers(f->r, NULL), 0);
@@ -172,8 +172,8 @@ static void test_live_closed_reset_and_peer_first_not_counted(void **state)
     assert_int_equal(read(c2, &b, 1), 0);
     close(c2);
     settle();
-    sl_live_closed_add(f->r, k1, 1, 1, 0);
-    sl_live_closed_add(f->r, k2, 1, 1, 0);
+    sl_live_closed_add(f->r, k1, NULL, 1, 1, 0);
+    sl_live_closed_add(f->r, k2, NULL, 1, 1, 0);
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), 2);
     assert_int_equal(f->r->closed_first, 0);
     assert_int_equal(sl_live_closed_pending(f->r), 0);
@@ -188,15 +188,15 @@ static void test_live_closed_full_queue_drops_and_recovers(void **state)
     struct fixture *f = *state;
     int taken = 0;
     for (uint64_t i = 0; i < SL_LIVE_NCLOSED; i++)
-        taken += sl_live_closed_add(f->r, 1000 + i, 1, 1, 0);
+        taken += sl_live_closed_add(f->r, 1000 + i, NULL, 1, 1, 0);
     assert_int_equal(taken, SL_LIVE_NCLOSED);
-    assert_int_equal(sl_live_closed_add(f->r, 1, 1, 1, 0), 0);
+    assert_int_equal(sl_live_closed_add(f->r, 1, NULL, 1, 1, 0), 0);
     assert_int_equal(f->r->closed_dropped, 1);
     assert_int_equal(sl_live_closed_pending(f->r), SL_LIVE_NCLOSED);
     /* no such cookies: settled as not first */
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), SL_LIVE_NCLOSED);
     assert_int_equal(f->r->closed_first, 0);
-    sl_live_closed_add(f->r, 1, 1, 1, 0);
+    sl_live_closed_add(f->r, 1, NULL, 1, 1, 0);
     assert_int_equal(sl_live_closed_pending(f->r), 1);
     assert_int_equal(f->r->closed_dropped, 1);
 }
@@ -244,9 +244,75 @@ static void test_live_closed_accepted_connection_found_by_peer(void **state)
     close(c1);
 }
 
+/* A client connection to f's listener closed both ways, client first: the
+ * client's side sits in TIME_WAIT. Returns its cookie. */
+static uint64_t time_wait_to(struct fixture *f, int listener, const struct sockaddr_in *to)
+{
+    (void)f;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c >= 0);
+    assert_int_equal(connect(c, (const struct sockaddr *)to, sizeof(*to)), 0);
+    int s = accept(listener, NULL, NULL);
+    assert_true(s >= 0);
+    uint64_t cookie = cookie_of(c);
+    close(c);
+    settle();
+    close(s);
+    settle();
+    return cookie;
+}
+
+/* The dump of a batch is limited in the kernel to the batch's ports (a
+ * busy host has tens of thousands of TIME_WAIT sockets): a TIME_WAIT to one
+ * listener's port is in a dump limited to that peer port, not in one
+ * limited to another; several ports are alternatives, up to the most a
+ * filter takes, which the kernel accepts. */
+static void test_live_closed_dump_limited_to_the_batch_ports(void **state)
+{
+    struct fixture *f = *state;
+    struct sockaddr_in b = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(b);
+    int lb = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lb >= 0);
+    assert_int_equal(bind(lb, (struct sockaddr *)&b, sizeof(b)), 0);
+    assert_int_equal(listen(lb, 4), 0);
+    assert_int_equal(getsockname(lb, (struct sockaddr *)&b, &len), 0);
+    uint64_t to_a = time_wait_to(f, f->listener, &f->addr), to_b = time_wait_to(f, lb, &b);
+    unsigned pa = ntohs(f->addr.sin_port), pb = ntohs(b.sin_port);
+    uint32_t tw = 1u << TCP_TIME_WAIT;
+
+    struct sl_diag_ports only_a = { 0 }, both = { 0 }, full = { 0 };
+    assert_int_equal(sl_diag_ports_add(&only_a, pa, 0), 0);
+    assert_int_equal(sl_diag_list_tcp_ports(f->diag, tw, &only_a, &f->list), 0);
+    assert_non_null(sl_diag_list_find(&f->list, to_a));
+    assert_null(sl_diag_list_find(&f->list, to_b));
+    for (size_t i = 0; i < f->list.n; i++)
+        assert_int_equal(f->list.v[i].dport, pa);
+
+    assert_int_equal(sl_diag_ports_add(&both, pb, 0), 0);
+    assert_int_equal(sl_diag_ports_add(&both, 1, 1), 0);      /* a local port: no match */
+    assert_int_equal(sl_diag_ports_add(&both, pa, 0), 0);
+    assert_int_equal(sl_diag_ports_add(&both, pa, 0), 0);     /* once */
+    assert_int_equal(both.n, 3);
+    assert_int_equal(sl_diag_list_tcp_ports(f->diag, tw, &both, &f->list), 0);
+    assert_non_null(sl_diag_list_find(&f->list, to_a));
+    assert_non_null(sl_diag_list_find(&f->list, to_b));
+
+    for (unsigned port = 2; full.n < SL_DIAG_MAX_PORTS - 1; port++)
+        assert_int_equal(sl_diag_ports_add(&full, port, port % 2), 0);
+    assert_int_equal(sl_diag_ports_add(&full, pb, 0), 0);
+    assert_int_equal(sl_diag_ports_add(&full, pa, 0), -1);    /* full: dump everything */
+    assert_int_equal(sl_diag_list_tcp_ports(f->diag, tw, &full, &f->list), 0);
+    assert_null(sl_diag_list_find(&f->list, to_a));
+    assert_non_null(sl_diag_list_find(&f->list, to_b));
+    close(lb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_live_closed_dump_limited_to_the_batch_ports,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_closed_accepted_connection_found_by_peer,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_live_closed_first_close_counted_once_with_peer_watch,
