@@ -107,10 +107,13 @@ static int closed_add(struct sl_live_shared *r, uint64_t cookie,
         }
     }
     c->cookie = cookie;
-    c->peer.sin6_family = AF_UNSPEC;
-    if (peer != NULL && (peer->sin6_family == AF_INET || peer->sin6_family == AF_INET6))
-        memcpy(&c->peer, peer, peer->sin6_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                            : sizeof(c->peer));
+    /* peer points at a sockaddr_in6 or a larger buffer (the record's
+     * sockaddr_storage): copied whole, a fixed size; only an inet family
+     * is ever read back */
+    if (peer != NULL)
+        c->peer = *peer;
+    else
+        c->peer.sin6_family = AF_UNSPEC;
     c->sport = (uint16_t)sport;
     c->closed_ns = closed_ns;
     c->stack_id = stack_id;
@@ -204,7 +207,8 @@ static const struct sl_diag_ports *batch_ports(struct sl_live_shared *r, uint64_
         if (c->looked == LOOK_DONE)
             continue;
         int rc = c->cookie == 0 ? sl_diag_ports_add(p, c->sport, 1)
-               : c->peer.sin6_family != AF_UNSPEC ? sl_diag_ports_add(p, ntohs(c->peer.sin6_port), 0)
+               : c->peer.sin6_family == AF_INET || c->peer.sin6_family == AF_INET6
+               ? sl_diag_ports_add(p, ntohs(c->peer.sin6_port), 0)
                : -1;
         if (rc != 0 || (c->cookie == 0 && c->sport == 0))
             return NULL;

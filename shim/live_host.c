@@ -235,9 +235,8 @@ static void publish(struct sl_live_shared *r, uint32_t id, const struct sl_sock 
     e->cookie = s->cookie;
     e->by_peer = (s->flags & SL_SOCK_BY_PEER) != 0;
     e->sport = s->sport;
-    if (e->by_peer)
-        memcpy(&e->peer, &s->peer_addr, s->peer_len < sizeof(e->peer) ? s->peer_len
-                                                                       : sizeof(e->peer));
+    if (e->by_peer)     /* a sockaddr_in6 or a sockaddr_in within the storage */
+        e->peer = *(const struct sockaddr_in6 *)&s->peer_addr;
     e->fd = fd;
     e->created_ns = s->created_ns;
     __atomic_store_n(&e->fin_ns, 0, __ATOMIC_RELAXED);
@@ -662,7 +661,9 @@ static void start_watcher(void)
  * it itself. */
 static void watch(struct sl_live_shared *r, struct sl_live_sock *e, uint32_t id, int fd)
 {
-    start_watcher();
+    if (__builtin_expect(__atomic_load_n(&watcher_state, __ATOMIC_ACQUIRE) != W_RUNNING ||
+                         !fds_released, 0))
+        start_watcher();
     if (!(__atomic_fetch_or(&e->flags, SL_LIVE_WANTED, __ATOMIC_RELEASE) & SL_LIVE_WANTED))
         __atomic_fetch_add(&r->wanted, 1, __ATOMIC_RELEASE);
     if (__builtin_expect(!__atomic_load_n(&r->host_registers, __ATOMIC_RELAXED), 1))
