@@ -86,6 +86,13 @@ int late_accept(int lfd, long accept_ms)
     return fd;
 }
 
+static void install_filter(struct sock_filter *f, unsigned short n)
+{
+    struct sock_fprog prog = { .len = n, .filter = f };
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+}
+
 static void refuse_pidfd_getfd(void)
 {
     struct sock_filter f[] = {
@@ -94,9 +101,7 @@ static void refuse_pidfd_getfd(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+    install_filter(f, sizeof(f) / sizeof(f[0]));
 }
 
 static void refuse_so_cookie(void)
@@ -111,9 +116,7 @@ static void refuse_so_cookie(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-    CHECK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+    install_filter(f, sizeof(f) / sizeof(f[0]));
 }
 
 int main(int argc, char **argv)
