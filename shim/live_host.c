@@ -82,8 +82,7 @@ static int snapshots_on(void)
 
 static int tcp_inet(const struct sl_sock *s)
 {
-    return s->type == SOCK_STREAM && (s->family == AF_INET || s->family == AF_INET6) &&
-           (s->protocol == 0 || s->protocol == IPPROTO_TCP);
+    return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_TCP) != 0;
 }
 
 /* A new fd of ours, moved into the shim's fd zone (ownfd.h); its zone

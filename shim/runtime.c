@@ -250,7 +250,9 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
                   : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_ns();
     s->fin_ns = 0;
     s->close_wait_ns = 0;
-    s->flags = a != NULL ? SL_SOCK_BY_PEER : 0;
+    s->flags = (a != NULL ? SL_SOCK_BY_PEER : 0) |
+               (s->type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) &&
+                (protocol == 0 || protocol == IPPROTO_TCP) ? SL_SOCK_TCP : 0);
     s->peer_len = 0;
     if (a != NULL) {
         memcpy(&s->peer_addr, a->peer, a->len);
@@ -308,11 +310,10 @@ int sl_sock_add_lang(uint32_t id, uint32_t gen, const uintptr_t *lang, unsigned 
     return 0;
 }
 
+/* A new socket of fd, bogus(fd) already asked. */
 static void on_socket(int fd, int family, int type, int protocol, enum sl_origin origin,
                       const struct accepted *a)
 {
-    if (bogus(fd))
-        return;
     sl_in_shim = 1;
     /* Unwind before touching shared state: libunwind may take the loader lock. */
     if (__builtin_expect(sl_lang_active != 0, 0)) {
@@ -326,7 +327,8 @@ static void on_socket(int fd, int family, int type, int protocol, enum sl_origin
 
 void sl_on_socket(int fd, int family, int type, int protocol, enum sl_origin origin)
 {
-    on_socket(fd, family, type, protocol, origin, NULL);
+    if (!bogus(fd))
+        on_socket(fd, family, type, protocol, origin, NULL);
 }
 
 /* A TCP listener's local port, asked once (at its first accept). */
@@ -674,8 +676,7 @@ static int list_received(void)
 
 static int is_tcp(const struct sl_sock *s)
 {
-    return (s->family == AF_INET || s->family == AF_INET6) && s->type == SOCK_STREAM &&
-           (s->protocol == 0 || s->protocol == IPPROTO_TCP);
+    return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_TCP) != 0;
 }
 
 /* What the kernel says of one socket at exit. */

@@ -21,6 +21,7 @@
 #define SL_SOCK_FORKED         0x40u  /* a fork child got a copy: not the last holder */
 #define SL_SOCK_CLOSED_UNTRACKED 0x80u /* closed behind the shim's back (raw syscall) */
 #define SL_SOCK_BY_PEER        0x100u /* accepted: known by peer_addr and sport, no cookie */
+#define SL_SOCK_TCP            0x200u /* a TCP socket of AF_INET or AF_INET6 */
 
 /* One kernel socket, shared by every fd that refers to it. */
 struct sl_sock {
