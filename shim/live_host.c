@@ -896,12 +896,12 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
     /* No wake-up: the watcher paces itself by how fast the queue fills. */
     if (flags & SL_SOCK_BY_PEER)
         sl_live_closed_add_by_peer(r, (const struct sockaddr_in6 *)&s->peer_addr, s->sport,
-                                   s->stack_id, sl_now_ns(),
+                                   s->stack_id, sl_now_coarse_ns(),
                                    (flags & SL_SOCK_PEER_WATCHED) != 0);
     else
         sl_live_closed_add(r, s->cookie,
                            s->peer_len ? (const struct sockaddr_in6 *)&s->peer_addr : NULL,
-                           s->stack_id, sl_now_ns(), (flags & SL_SOCK_PEER_WATCHED) != 0);
+                           s->stack_id, sl_now_coarse_ns(), (flags & SL_SOCK_PEER_WATCHED) != 0);
 }
 
 /* At exit (not from a signal handler: this allocates): the closes the

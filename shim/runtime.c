@@ -64,6 +64,13 @@ int64_t sl_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t sl_now_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* ---- socket records: a lock-free pool, never unmapped ---- */
 
 struct sl_sock *sl_sock_get(uint32_t id)
@@ -247,7 +254,7 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->cookie = cookie;
     s->sport = a != NULL ? (uint16_t)a->sport : 0;
     s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns
-                  : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_ns();
+                  : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_coarse_ns();
     s->fin_ns = 0;
     s->close_wait_ns = 0;
     s->flags = (a != NULL ? SL_SOCK_BY_PEER : 0) |

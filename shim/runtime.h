@@ -136,6 +136,10 @@ int sl_pid(void);
 
 /* Nanoseconds of CLOCK_MONOTONIC. */
 int64_t sl_now_ns(void);
+/* The same at the kernel's tick (CLOCK_MONOTONIC_COARSE: up to a tick,
+ * 1-10 ms, behind; a quarter of the cost): a socket's creation and close
+ * times, which only ever give ages in milliseconds against grace_ms. */
+int64_t sl_now_coarse_ns(void);
 
 /* Write the exit report now (idempotent per process). */
 void sl_report_at_exit(void);

@@ -429,6 +429,12 @@ static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pc
     if ((seq & 1) || __atomic_load_n(&e->key, __ATOMIC_RELAXED) != key ||
         __atomic_load_n(&e->max, __ATOMIC_RELAXED) != max)
         return -1;
+    /* The first slot is always key + 8, the return address of the frame at
+     * key, itself active: another call site there (socket() and accept()
+     * called from one depth) is told at once, before the copy. A torn
+     * read here can only turn a hit into a miss. */
+    if (*(const uintptr_t *)(key + 8) != __atomic_load_n(&e->want[0], __ATOMIC_RELAXED))
+        return -1;
     unsigned nslot = __atomic_load_n(&e->nslot, __ATOMIC_RELAXED);
     unsigned skip = __atomic_load_n(&e->skip, __ATOMIC_RELAXED);
     unsigned keep = __atomic_load_n(&e->keep, __ATOMIC_RELAXED);
