@@ -370,8 +370,10 @@ void sl_on_accept(int listen_fd, int fd, enum sl_origin origin, const struct soc
     /* A TCP connection of a listener we know, with its peer's address:
      * known by that address and the listener's port, with no syscall. A
      * caller's buffer smaller than the address (which leaves the caller a
-     * cut address too) would give a wrong identity: the socket then looks
-     * closed outside the shim, which is never reported, only missed. */
+     * cut address too; the kernel still says the whole length) would give
+     * a wrong identity, its rest read from past that buffer: the socket
+     * then looks closed outside the shim, which is never reported, only
+     * missed. */
     int whole = peer != NULL && peer->sa_family == family &&
                 peer_len == (family == AF_INET ? sizeof(struct sockaddr_in)
                                                : sizeof(struct sockaddr_in6));
