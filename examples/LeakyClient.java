@@ -3,9 +3,11 @@
 // Usage: java examples/LeakyClient.java PORT COUNT   (JDK 11+ runs a source file)
 //   Logs in to db_server COUNT times. Every login is refused, and the error
 //   path in login() returns without closing the Socket: each one sits in
-//   CLOSE_WAIT. Under the shim, with no flag, the report names
-//   LeakyClient.connect (LeakyClient.java:LINE):
-//       LD_PRELOAD=build/libsockleak.so java examples/LeakyClient.java PORT 5
+//   CLOSE_WAIT. Under the shim the report names LeakyClient.connect
+//   (LeakyClient.java:LINE); it exits within the default grace_ms of the
+//   FINs, so grace_ms=0 reports them:
+//       SOCKLEAK_OPTIONS=grace_ms=0 LD_PRELOAD=build/libsockleak.so \
+//           java examples/LeakyClient.java PORT 5
 //   The fix: close the socket on the error path (try-with-resources).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

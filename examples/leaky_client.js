@@ -4,8 +4,10 @@
 //   Logs in to db_server COUNT times. Every login is refused; the socket
 //   was made with allowHalfOpen, and the error path never calls end() or
 //   destroy(): each one sits half-open in CLOSE_WAIT. Under the shim the
-//   report names Database.connect in this file:
-//       LD_PRELOAD=build/libsockleak.so node examples/leaky_client.js PORT 5
+//   report names Database.connect in this file (it exits within the
+//   default grace_ms of the FINs: grace_ms=0 reports them):
+//       SOCKLEAK_OPTIONS=grace_ms=0 LD_PRELOAD=build/libsockleak.so \
+//           node examples/leaky_client.js PORT 5
 //   The fix: sock.destroy() on the error path.
 'use strict';
 const net = require('net');

@@ -5,8 +5,10 @@ Usage: python3 examples/leaky_client.py PORT COUNT
   path in Database.login() returns without closing the connection, which
   stays in the database's list of open connections: each socket sits in
   CLOSE_WAIT. Under the shim the report names
-  Database.connect in this file, not the interpreter's C frames:
-      LD_PRELOAD=build/libsockleak.so python3 examples/leaky_client.py PORT 5
+  Database.connect in this file, not the interpreter's C frames (it exits
+  within the default grace_ms of the FINs: grace_ms=0 reports them):
+      SOCKLEAK_OPTIONS=grace_ms=0 LD_PRELOAD=build/libsockleak.so \
+          python3 examples/leaky_client.py PORT 5
 The fix: close the socket on the error path (or use `with`)."""
 import os
 import socket
