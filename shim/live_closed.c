@@ -86,9 +86,8 @@ static void dest_count(struct sl_live_shared *r, const struct sockaddr_in6 *peer
     }
 }
 
-static int closed_add(struct sl_live_shared *r, uint64_t cookie,
-                      const struct sockaddr_in6 *peer, unsigned sport, uint32_t stack_id,
-                      int64_t closed_ns, int peer_watched)
+int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *peer,
+                       unsigned sport, uint32_t stack_id, int64_t closed_ns, int peer_watched)
 {
     uint64_t pos = __atomic_load_n(&r->closed_head, __ATOMIC_RELAXED);
     struct sl_live_closed *c;
@@ -121,19 +120,6 @@ static int closed_add(struct sl_live_shared *r, uint64_t cookie,
     c->looked = 0;
     __atomic_store_n(&c->seq, 2 * (pos / SL_LIVE_NCLOSED) + 1, __ATOMIC_RELEASE);
     return 1;
-}
-
-int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *dest,
-                       uint32_t stack_id, int64_t closed_ns, int peer_watched)
-{
-    return closed_add(r, cookie, dest, 0, stack_id, closed_ns, peer_watched);
-}
-
-int sl_live_closed_add_by_peer(struct sl_live_shared *r, const struct sockaddr_in6 *peer,
-                               unsigned sport, uint32_t stack_id, int64_t closed_ns,
-                               int peer_watched)
-{
-    return closed_add(r, 0, peer, sport, stack_id, closed_ns, peer_watched);
 }
 
 uint64_t sl_live_closed_pending(struct sl_live_shared *r)

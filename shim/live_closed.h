@@ -18,17 +18,13 @@ void sl_live_peer_watch(struct sl_live_shared *r, uint32_t stack_id, int64_t sin
                         int shut_only);
 
 /* Queue a close for classification: no syscall, no lock, no allocation.
- * dest, the address connect() was given (NULL if none), limits the dump to
- * its port. Returns 1, or 0 when the queue was full (counted in
- * closed_dropped). */
-int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *dest,
-                       uint32_t stack_id, int64_t closed_ns, int peer_watched);
-
-/* The same for a socket known by its peer address and local port (an
- * accepted connection, whose cookie was never asked). */
-int sl_live_closed_add_by_peer(struct sl_live_shared *r, const struct sockaddr_in6 *peer,
-                               unsigned sport, uint32_t stack_id, int64_t closed_ns,
-                               int peer_watched);
+ * The socket is found by its cookie, or with cookie 0 (an accepted
+ * connection, whose cookie was never asked) by peer and its local port
+ * sport. peer (NULL if none; the address connect() was given, for a
+ * cookie) also limits the dump to its port. Returns 1, or 0 when the
+ * queue was full (counted in closed_dropped). */
+int sl_live_closed_add(struct sl_live_shared *r, uint64_t cookie, const struct sockaddr_in6 *peer,
+                       unsigned sport, uint32_t stack_id, int64_t closed_ns, int peer_watched);
 
 /* Closes queued and not classified yet. */
 uint64_t sl_live_closed_pending(struct sl_live_shared *r);

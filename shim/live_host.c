@@ -80,11 +80,6 @@ static int snapshots_on(void)
            (sl_opts.snapshot_signal != NULL && sl_opts.snapshot_signal[0] != '\0');
 }
 
-static int tcp_inet(const struct sl_sock *s)
-{
-    return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_TCP) != 0;
-}
-
 /* A new fd of ours, moved into the shim's fd zone (ownfd.h); its zone
  * number, or -1 (fd closed) when that fails. */
 static int adopt(int fd, int *slot)
@@ -803,7 +798,7 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
      * raw socket: the region, and the watcher process with it, come with
      * the first TCP socket (a program that only logs to /dev/log or asks
      * DNS starts none). */
-    if (!snapshots_on() && !tcp_inet(s) && __atomic_load_n(&region, __ATOMIC_ACQUIRE) == NULL)
+    if (!snapshots_on() && !sl_sock_is_tcp(s) && __atomic_load_n(&region, __ATOMIC_ACQUIRE) == NULL)
         return;
     struct sl_live_shared *r = get_region();
     if (r == NULL)
@@ -814,7 +809,7 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
     if (!__atomic_load_n(&sl_ready, __ATOMIC_ACQUIRE) ||
         (s->origin == SL_ORIGIN_INHERITED && !sl_opts.report_inherited))
         return;
-    if (live_on() && tcp_inet(s) &&
+    if (live_on() && sl_sock_is_tcp(s) &&
         (s->origin == SL_ORIGIN_ACCEPT || s->origin == SL_ORIGIN_ACCEPT4 ||
          s->origin == SL_ORIGIN_RECEIVED || s->origin == SL_ORIGIN_INHERITED ||
          s->origin == SL_ORIGIN_PRE_ATTACH))
@@ -828,7 +823,7 @@ void sl_watcher_on_connect(struct sl_sock *s, int fd)
     struct sl_live_sock *e;
     uint32_t id = sl_sock_id_of_fd(fd);
     struct sl_live_shared *r = get_region();
-    if (live_on() && tcp_inet(s) && (e = entry_of(r, id, s)) != NULL)
+    if (live_on() && sl_sock_is_tcp(s) && (e = entry_of(r, id, s)) != NULL)
         watch(r, e, id, fd);
 }
 
@@ -837,7 +832,7 @@ void sl_watcher_on_shutdown(struct sl_sock *s, int fd)
     struct sockaddr_in6 local, peer;
     struct sl_live_shared *r = __atomic_load_n(&region, __ATOMIC_ACQUIRE);
     uint32_t flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
-    if (!live_on() || r == NULL || sl_in_shim || !tcp_inet(s) || (flags & SL_SOCK_PEER_WATCHED) ||
+    if (!live_on() || r == NULL || sl_in_shim || !sl_sock_is_tcp(s) || (flags & SL_SOCK_PEER_WATCHED) ||
         __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) || !addresses(s, fd, &local, &peer))
         return;
     int state = sl_tcp_state(fd);
@@ -888,20 +883,15 @@ void sl_watcher_on_close(uint32_t id, struct sl_sock *s, int fd)
     /* A fork copy, or closed outside the shim: whether this side closed
      * first cannot be told (the connection may live on elsewhere). A FIN
      * seen (a 0-byte read, or the watcher's): the peer closed first. */
-    if (!askable || !live_on() || !tcp_inet(s) || fin || !sl_sock_last_holder(s) ||
+    if (!askable || !live_on() || !sl_sock_is_tcp(s) || fin || !sl_sock_last_holder(s) ||
         __atomic_load_n(&s->fin_ns, __ATOMIC_RELAXED) ||
         !((flags & SL_SOCK_CONNECTED) || s->origin == SL_ORIGIN_ACCEPT ||
           s->origin == SL_ORIGIN_ACCEPT4))
         return;
     /* No wake-up: the watcher paces itself by how fast the queue fills. */
-    if (flags & SL_SOCK_BY_PEER)
-        sl_live_closed_add_by_peer(r, (const struct sockaddr_in6 *)&s->peer_addr, s->sport,
-                                   s->stack_id, sl_now_coarse_ns(),
-                                   (flags & SL_SOCK_PEER_WATCHED) != 0);
-    else
-        sl_live_closed_add(r, s->cookie,
-                           s->peer_len ? (const struct sockaddr_in6 *)&s->peer_addr : NULL,
-                           s->stack_id, sl_now_coarse_ns(), (flags & SL_SOCK_PEER_WATCHED) != 0);
+    sl_live_closed_add(r, s->cookie, s->peer_len ? (const struct sockaddr_in6 *)&s->peer_addr : NULL,
+                       s->sport, s->stack_id, sl_now_coarse_ns(),
+                       (flags & SL_SOCK_PEER_WATCHED) != 0);
 }
 
 /* At exit (not from a signal handler: this allocates): the closes the

@@ -575,17 +575,12 @@ static int still_same(const struct sl_sock *s, int fd)
     uint64_t cookie;
     if (!(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_BY_PEER))
         return sl_sock_cookie(fd, &cookie) == 0 && cookie == s->cookie;
-    struct sockaddr_in6 a;
-    socklen_t len = sizeof(a);
     int family, type, protocol;
-    if (getsockname(fd, (struct sockaddr *)&a, &len) != 0 || len != s->peer_len ||
-        a.sin6_family != s->family || ntohs(a.sin6_port) != s->sport)
-        return 0;
-    len = sizeof(a);
-    if (getpeername(fd, (struct sockaddr *)&a, &len) == 0)
-        return len == s->peer_len && memcmp(&a, &s->peer_addr, len) == 0;
-    return errno == ENOTCONN && sl_sock_kind(fd, &family, &type, &protocol) == 0 &&
-           type == SOCK_STREAM && sl_tcp_state(fd) == TCP_CLOSE;
+    int same = sl_sock_is_peer(fd, s->family, s->sport, &s->peer_addr);
+    if (same >= 0)
+        return same;
+    return sl_sock_kind(fd, &family, &type, &protocol) == 0 && type == SOCK_STREAM &&
+           sl_tcp_state(fd) == TCP_CLOSE;
 }
 
 /* Keep the fds of record id that still refer to it; drop the others as
@@ -683,11 +678,6 @@ static int list_received(void)
     return sl_opts.report_received || sl_opts.fail_on == SL_FAIL_RECEIVED;
 }
 
-static int is_tcp(const struct sl_sock *s)
-{
-    return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_TCP) != 0;
-}
-
 /* What the kernel says of one socket at exit. */
 struct exit_view {
     int gone;               /* the fd is not open (POLLNVAL) */
@@ -706,7 +696,7 @@ static void exit_view(const struct sl_sock *s, int fd, short revents, struct exi
     v->peer_gone = 0;
     if (v->gone)
         return;
-    if (is_tcp(s)) {
+    if (sl_sock_is_tcp(s)) {
         int idle = (revents & POLLOUT) && !(revents & (POLLRDHUP | POLLHUP | POLLERR)) &&
                    !(__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_SHUT_WR);
         if (idle) {

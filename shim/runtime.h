@@ -89,6 +89,12 @@ void sl_on_fork_child(void);
 void sl_on_fork_parent(void);               /* every socket now has another holder */
 int sl_on_exit(int status);                 /* _exit/_Exit: report; returns the status */
 
+/* Whether s is a TCP socket of AF_INET or AF_INET6 (flagged at creation). */
+static inline int sl_sock_is_tcp(const struct sl_sock *s)
+{
+    return (__atomic_load_n(&s->flags, __ATOMIC_RELAXED) & SL_SOCK_TCP) != 0;
+}
+
 /* The record behind fd, NULL if none (no allocation, no lock). */
 struct sl_sock *sl_sock_of_fd(int fd);
 struct sl_sock *sl_sock_get(uint32_t id);

@@ -134,8 +134,8 @@ static size_t ports_bytecode(const struct sl_diag_ports *p, struct inet_diag_bc_
 /* Send one request (with a port filter, if ports has any); read replies
  * until the dump ends (or the one reply of a lookup). An exact lookup that
  * finds nothing answers ENOENT: not an error. */
-static int request_ports(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
-                         const struct sl_diag_ports *ports, struct reply *r)
+static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
+                   const struct sl_diag_ports *ports, struct reply *r)
 {
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(d->buf);
     nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -162,12 +162,6 @@ static int request_ports(struct sl_diag *d, const struct inet_diag_req_v2 *req, 
     }
 }
 
-static int request(struct sl_diag *d, const struct inet_diag_req_v2 *req, int dump,
-                   struct reply *r)
-{
-    return request_ports(d, req, dump, NULL, r);
-}
-
 int sl_diag_dump(struct sl_diag *d, int family, int protocol, uint32_t states,
                  void (*fn)(const struct sl_diag_sock *s, void *arg), void *arg)
 {
@@ -177,7 +171,7 @@ int sl_diag_dump(struct sl_diag *d, int family, int protocol, uint32_t states,
         .idiag_ext = protocol == IPPROTO_TCP ? 1 << (INET_DIAG_INFO - 1) : 0,
     };
     struct reply r = { .fn = fn, .arg = arg };
-    return request(d, &req, 1, &r);
+    return request(d, &req, 1, NULL, &r);
 }
 
 int sl_diag_lookup(struct sl_diag *d, const struct sockaddr_in6 *local,
@@ -201,7 +195,7 @@ int sl_diag_lookup(struct sl_diag *d, const struct sockaddr_in6 *local,
         memcpy(req.id.idiag_dst, &peer->sin6_addr, 16);
     }
     struct reply r = { .one = out };
-    if (request(d, &req, 0, &r) != 0)
+    if (request(d, &req, 0, NULL, &r) != 0)
         return -1;
     return r.found;
 }
@@ -233,38 +227,40 @@ static int cmp_cookie(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One family's TCP sockets in states, limited to ports, without tcp_info. */
-static int dump_ports(struct sl_diag *d, int family, uint32_t states,
-                      const struct sl_diag_ports *ports, struct sl_diag_list *l)
+/* One family's TCP sockets in states, limited to ports (NULL: all), with
+ * tcp_info or without. */
+static int dump_list(struct sl_diag *d, int family, uint32_t states,
+                     const struct sl_diag_ports *ports, int info, struct sl_diag_list *l)
 {
     struct inet_diag_req_v2 req = {
         .sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = states,
+        .idiag_ext = info ? 1 << (INET_DIAG_INFO - 1) : 0,
     };
     struct reply r = { .fn = list_add, .arg = l };
-    return request_ports(d, &req, 1, ports, &r);
+    return request(d, &req, 1, ports, &r);
+}
+
+static int list_tcp(struct sl_diag *d, uint32_t states, const struct sl_diag_ports *ports,
+                    int info, struct sl_diag_list *l)
+{
+    l->n = 0;
+    l->by_peer_n = SIZE_MAX;
+    int rc = d == NULL || dump_list(d, AF_INET, states, ports, info, l) != 0 ||
+             dump_list(d, AF_INET6, states, ports, info, l) != 0 ? -1 : 0;
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_cookie);
+    return rc;
 }
 
 int sl_diag_list_tcp_ports(struct sl_diag *d, uint32_t states, const struct sl_diag_ports *ports,
                            struct sl_diag_list *l)
 {
-    l->n = 0;
-    l->by_peer_n = SIZE_MAX;
-    int rc = d == NULL || dump_ports(d, AF_INET, states, ports, l) != 0 ||
-             dump_ports(d, AF_INET6, states, ports, l) != 0 ? -1 : 0;
-    if (l->n > 1)
-        qsort(l->v, l->n, sizeof(*l->v), cmp_cookie);
-    return rc;
+    return list_tcp(d, states, ports, 0, l);
 }
 
 int sl_diag_list_tcp(struct sl_diag *d, uint32_t states, struct sl_diag_list *l)
 {
-    l->n = 0;
-    l->by_peer_n = SIZE_MAX;
-    int rc = d == NULL || sl_diag_dump(d, AF_INET, IPPROTO_TCP, states, list_add, l) != 0 ||
-             sl_diag_dump(d, AF_INET6, IPPROTO_TCP, states, list_add, l) != 0 ? -1 : 0;
-    if (l->n > 1)
-        qsort(l->v, l->n, sizeof(*l->v), cmp_cookie);
-    return rc;
+    return list_tcp(d, states, NULL, 1, l);
 }
 
 const struct sl_diag_sock *sl_diag_list_find(const struct sl_diag_list *l, uint64_t cookie)

@@ -1,5 +1,6 @@
 /* sockinfo.c -- read-only questions to the kernel about a socket fd. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -27,6 +28,20 @@ int sl_sock_cookie(int fd, uint64_t *cookie)
     socklen_t len = sizeof(*cookie);
     return getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) == 0 && len == sizeof(*cookie)
            ? 0 : -1;
+}
+
+int sl_sock_is_peer(int fd, int family, unsigned sport, const void *peer)
+{
+    struct sockaddr_in6 a;
+    socklen_t want = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    socklen_t len = sizeof(a);
+    if (getsockname(fd, (struct sockaddr *)&a, &len) != 0 || len != want ||
+        a.sin6_family != family || ntohs(a.sin6_port) != sport)
+        return 0;
+    len = sizeof(a);
+    if (getpeername(fd, (struct sockaddr *)&a, &len) != 0)
+        return errno == ENOTCONN ? -1 : 0;
+    return len == want && memcmp(&a, peer, want) == 0;
 }
 
 int sl_tcp_state(int fd)

@@ -41,6 +41,12 @@ void sl_format_sockaddr(const void *sa, size_t len, char *buf, size_t size);
  * TIME_WAIT after close, and shown by sock_diag. 0, or -1. */
 int sl_sock_cookie(int fd, uint64_t *cookie);
 
+/* Whether fd is the connection accepted with peer address peer (a
+ * sockaddr_in or sockaddr_in6 of family) on local port sport: 1 yes, 0 no,
+ * -1 when its local port matches but the kernel no longer knows a peer
+ * (ENOTCONN: reset, or never connected). */
+int sl_sock_is_peer(int fd, int family, unsigned sport, const void *peer);
+
 /* Family, type and protocol of fd from the kernel; 0 or -1. */
 int sl_sock_kind(int fd, int *family, int *type, int *protocol);
 

@@ -110,15 +110,7 @@ static void refuse(void)
  * connection, which the host knows by them). */
 static int same_peer(const struct sl_live_sock *e, int dup)
 {
-    struct sockaddr_in6 a;
-    socklen_t len = sizeof(a), want = e->family == AF_INET ? sizeof(struct sockaddr_in)
-                                                           : sizeof(struct sockaddr_in6);
-    if (getsockname(dup, (struct sockaddr *)&a, &len) != 0 || len != want ||
-        a.sin6_family != e->family || ntohs(a.sin6_port) != e->sport)
-        return 0;
-    len = sizeof(a);
-    return getpeername(dup, (struct sockaddr *)&a, &len) == 0 && len == want &&
-           memcmp(&a, &e->peer, want) == 0;
+    return sl_sock_is_peer(dup, e->family, e->sport, &e->peer) == 1;
 }
 
 /* A borrowed fd is e's socket if it has e's cookie (or, known by its

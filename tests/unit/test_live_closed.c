@@ -103,7 +103,7 @@ static void test_live_closed_first_close_counted_once_with_peer_watch(void **sta
     struct sl_live_peer p;
     connect_pair(f, &c, &s);
     uint64_t cookie = cookie_of(c);
-    assert_int_equal(sl_live_closed_add(f->r, cookie, NULL, 7, 12345, 0), 1);
+    assert_int_equal(sl_live_closed_add(f->r, cookie, NULL, 0, 7, 12345, 0), 1);
     assert_int_equal(sl_live_closed_pending(f->r), 1);
 
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 0), 0);
@@ -148,7 +148,7 @@ static void test_live_closed_time_wait_counted_without_peer_watch(void **state)
     assert_int_equal(read(s, &b, 1), 0);
     close(s);
     settle();
-    sl_live_closed_add(f->r, cookie, NULL, 1, 1, 0);
+    sl_live_closed_add(f->r, cookie, NULL, 0, 1, 1, 0);
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), 1);
     assert_int_equal(f->r->closed_first, 1);
     assert_int_equal(ready_peers(f->r, NULL), 0);
@@ -172,8 +172,8 @@ static void test_live_closed_reset_and_peer_first_not_counted(void **state)
     assert_int_equal(read(c2, &b, 1), 0);
     close(c2);
     settle();
-    sl_live_closed_add(f->r, k1, NULL, 1, 1, 0);
-    sl_live_closed_add(f->r, k2, NULL, 1, 1, 0);
+    sl_live_closed_add(f->r, k1, NULL, 0, 1, 1, 0);
+    sl_live_closed_add(f->r, k2, NULL, 0, 1, 1, 0);
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), 2);
     assert_int_equal(f->r->closed_first, 0);
     assert_int_equal(sl_live_closed_pending(f->r), 0);
@@ -188,15 +188,15 @@ static void test_live_closed_full_queue_drops_and_recovers(void **state)
     struct fixture *f = *state;
     int taken = 0;
     for (uint64_t i = 0; i < SL_LIVE_NCLOSED; i++)
-        taken += sl_live_closed_add(f->r, 1000 + i, NULL, 1, 1, 0);
+        taken += sl_live_closed_add(f->r, 1000 + i, NULL, 0, 1, 1, 0);
     assert_int_equal(taken, SL_LIVE_NCLOSED);
-    assert_int_equal(sl_live_closed_add(f->r, 1, NULL, 1, 1, 0), 0);
+    assert_int_equal(sl_live_closed_add(f->r, 1, NULL, 0, 1, 1, 0), 0);
     assert_int_equal(f->r->closed_dropped, 1);
     assert_int_equal(sl_live_closed_pending(f->r), SL_LIVE_NCLOSED);
     /* no such cookies: settled as not first */
     assert_int_equal(sl_live_closed_drain(f->r, f->diag, &f->list, 1), SL_LIVE_NCLOSED);
     assert_int_equal(f->r->closed_first, 0);
-    sl_live_closed_add(f->r, 1, NULL, 1, 1, 0);
+    sl_live_closed_add(f->r, 1, NULL, 0, 1, 1, 0);
     assert_int_equal(sl_live_closed_pending(f->r), 1);
     assert_int_equal(f->r->closed_dropped, 1);
 }
@@ -224,13 +224,13 @@ static void test_live_closed_accepted_connection_found_by_peer(void **state)
     ((struct sockaddr_in *)&other)->sin_port = htons(1);
     unsigned sport = ntohs(f->addr.sin_port);
 
-    assert_int_equal(sl_live_closed_add_by_peer(f->r, &peer1, sport, 9, 777, 0), 1);
-    assert_int_equal(sl_live_closed_add_by_peer(f->r, &other, sport, 9, 777, 0), 1);
+    assert_int_equal(sl_live_closed_add(f->r, 0, &peer1, sport, 9, 777, 0), 1);
+    assert_int_equal(sl_live_closed_add(f->r, 0, &other, sport, 9, 777, 0), 1);
     close(s1);                                  /* the server closes first */
     assert_int_equal(setsockopt(c2, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
     close(c2);                                  /* the client resets */
     settle();
-    assert_int_equal(sl_live_closed_add_by_peer(f->r, &peer2, sport, 9, 778, 0), 1);
+    assert_int_equal(sl_live_closed_add(f->r, 0, &peer2, sport, 9, 778, 0), 1);
     close(s2);
     settle();
     /* final: every miss settled at once */
