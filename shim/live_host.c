@@ -821,9 +821,13 @@ void sl_watcher_on_socket(uint32_t id, struct sl_sock *s, int fd)
 void sl_watcher_on_connect(struct sl_sock *s, int fd)
 {
     struct sl_live_sock *e;
+    struct sl_live_shared *r;
+    /* Live detection off: no region here (snapshots make theirs with the
+     * socket), so no watcher either. */
+    if (!live_on() || !sl_sock_is_tcp(s) || (r = get_region()) == NULL)
+        return;
     uint32_t id = sl_sock_id_of_fd(fd);
-    struct sl_live_shared *r = get_region();
-    if (live_on() && sl_sock_is_tcp(s) && (e = entry_of(r, id, s)) != NULL)
+    if ((e = entry_of(r, id, s)) != NULL)
         watch(r, e, id, fd);
 }
 

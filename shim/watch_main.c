@@ -363,6 +363,8 @@ int main(void)
         period = 50 * WP_NS_PER_MS;
     int64_t snap_every = sl_opts.snapshot_s * WP_NS_PER_S;
     int64_t now = wp_now(), next_tick = tick ? now + tick : INT64_MAX;
+    if (!tick)
+        next_quiet = INT64_MAX;     /* no live detection: nothing to look at */
     int64_t next_snap = snap_every ? now + snap_every : INT64_MAX, next_fin = INT64_MAX;
     int64_t next_closed = now + period;
     struct sl_diag_list closed_list = { 0 };

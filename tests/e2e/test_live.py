@@ -201,6 +201,53 @@ class TestSnapshots(LiveTestCase):
         self.assertEqual([e for e in run.report.events if e.get("event") == "snapshot"], [])
 
 
+def cpu_ticks(pid):
+    """User + system clock ticks pid has run, from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class TestLiveOff(LiveTestCase):
+    def test_live_off_starts_no_watcher(self):
+        """scan_ms=0 turns live detection off: a program that connects gets
+        no shared region and no watcher process (its connect() once made
+        both), and the exit report still names the leak."""
+        with ClosingServer() as server:
+            p = self.start([prog("live_idle"), server.port, 1200], {"scan_ms": 0, "grace_ms": 0})
+            self.first_line(p)
+            time.sleep(0.5)
+            with open("/proc/%d/maps" % p.pid) as f:
+                self.assertFalse("memfd:sockleak-live" in f.read(),
+                                 "the program maps a live region")
+            self.assertIsNone(watcher_of(p.pid))
+            rep, _ = self.finish(p)
+        self.assertEqual([l["kind"] for l in rep.leaks], ["close_wait"], rep.describe())
+        self.assertEqual([l for l in rep.leaks if l.get("when") == "live"], [], rep.describe())
+
+    def test_live_off_snapshots_watcher_sleeps_between_snapshots(self):
+        """scan_ms=0 with snapshot_s=1: the watcher writes its snapshots and
+        sleeps in between. It once woke with a zero timeout, forever: a
+        whole CPU (100 ticks a second) for a program that waits."""
+        with ClosingServer() as server:
+            p = self.start([prog("live_idle"), server.port, 2600],
+                           {"scan_ms": 0, "snapshot_s": 1})
+            self.first_line(p)
+            w = None
+            deadline = time.monotonic() + 5
+            while w is None and time.monotonic() < deadline:
+                w = watcher_of(p.pid)
+                time.sleep(0.02)
+            self.assertIsNotNone(w, "snapshot_s=1 needs the watcher")
+            before = cpu_ticks(w)
+            time.sleep(1.0)
+            used = cpu_ticks(w) - before
+            rep, _ = self.finish(p)
+        self.assertLess(used, 20, "the watcher ran %d ticks in 1 s of a quiet program" % used)
+        self.assertGreaterEqual(len([e for e in rep.events if e.get("event") == "snapshot"]), 1,
+                                rep.describe())
+
+
 class TestPeers(LiveTestCase):
     def test_live_peer_not_closing_is_named(self):
         """This side closed (or shut down writing) first and the server never
