@@ -115,7 +115,10 @@ static void rec_free(uint32_t id)
 {
     struct sl_sock *s = sl_sock_get(id);
     uint64_t head = __atomic_load_n(&free_head, __ATOMIC_ACQUIRE), next;
-    __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);   /* even: free */
+    /* Only its holder writes gen (rec_alloc's caller, release()'s last
+     * holder): a plain store, no locked add. */
+    __atomic_store_n(&s->gen, __atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELEASE);                 /* even: free */
     do {
         s->next_free = (uint32_t)head;
         next = ((head >> 32) + 1) << 32 | id;
@@ -245,7 +248,9 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     struct sl_sock *s = sl_sock_get(id);
     if (s == NULL)
         return;
-    s->nfds = 1;
+    /* Plain stores (an _Atomic's "=" is a locked xchg on x86-64, four a
+     * socket); the gen store below publishes them. */
+    __atomic_store_n(&s->nfds, 1, __ATOMIC_RELAXED);
     s->stack_id = stack_id;
     s->origin = (uint8_t)origin;
     s->family = family;
@@ -255,18 +260,21 @@ static void track(int fd, int family, int type, int protocol, enum sl_origin ori
     s->sport = a != NULL ? (uint16_t)a->sport : 0;
     s->created_ns = origin == SL_ORIGIN_INHERITED ? start_ns
                   : origin == SL_ORIGIN_PRE_ATTACH ? 0 : sl_now_coarse_ns();
-    s->fin_ns = 0;
-    s->close_wait_ns = 0;
-    s->flags = (a != NULL ? SL_SOCK_BY_PEER : 0) |
-               (s->type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) &&
-                (protocol == 0 || protocol == IPPROTO_TCP) ? SL_SOCK_TCP : 0);
+    __atomic_store_n(&s->fin_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->close_wait_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->flags,
+                     (a != NULL ? SL_SOCK_BY_PEER : 0) |
+                     (s->type == SOCK_STREAM && (family == AF_INET || family == AF_INET6) &&
+                      (protocol == 0 || protocol == IPPROTO_TCP) ? SL_SOCK_TCP : 0),
+                     __ATOMIC_RELAXED);
     s->peer_len = 0;
     if (a != NULL) {
         memcpy(&s->peer_addr, a->peer, a->len);
         s->peer_len = a->len;
     }
     s->epoch = __atomic_load_n(&fork_epoch, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&s->gen, 1, __ATOMIC_RELEASE);    /* odd: in use */
+    __atomic_store_n(&s->gen, __atomic_load_n(&s->gen, __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELEASE);                 /* odd: in use */
     if (origin == SL_ORIGIN_INHERITED)
         __atomic_fetch_add(&sl_stats.inherited, 1, __ATOMIC_RELAXED);
     else if (origin == SL_ORIGIN_PRE_ATTACH)
