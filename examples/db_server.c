@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +57,18 @@ static void read_login(int fd)
             break;
 }
 
+/* The answer and the FIN leave in one segment (corked until close(), which
+ * tacks the FIN onto the unsent answer): a client that reads the answer
+ * and exits at once has its side in CLOSE_WAIT already. Sent apart, a
+ * server preempted between write() and close() let such a client exit
+ * with the connection still ESTABLISHED. */
 static void refuse(int fd)
 {
     static const char answer[] = "ERR login refused\n";
+    int one = 1;
 
     read_login(fd);
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
     if (write(fd, answer, sizeof(answer) - 1) < 0)
         perror("db_server: write");
     close(fd);
