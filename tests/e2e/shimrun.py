@@ -210,6 +210,10 @@ class ClosingServer(LoopbackServer):
     def handle(self, conn):
         with conn:
             conn.settimeout(10)
+            # The reply and the FIN in one segment, as db_server sends them:
+            # a client that exits right after reading the reply is already
+            # in CLOSE_WAIT (sent apart, a preempted server could be late).
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             try:
                 if self.read_line:
                     data = b""
