@@ -43,14 +43,19 @@ __attribute__((constructor)) static void sockleak_start(void)
     sl_init();
 }
 
+/* The peer's FIN on fd (errno kept): out of line, off the read paths. */
+static __attribute__((noinline, cold)) void eof_seen(int fd)
+{
+    int saved = errno;
+    sl_on_eof(fd);
+    errno = saved;
+}
+
 /* A 0-byte result of a read of n > 0 bytes: the peer's FIN on a stream. */
 static inline void maybe_eof(int fd, ssize_t r, size_t n)
 {
-    if (__builtin_expect(r == 0, 0) && n > 0) {
-        int saved = errno;
-        sl_on_eof(fd);
-        errno = saved;
-    }
+    if (__builtin_expect(r == 0, 0) && n > 0)
+        eof_seen(fd);
 }
 
 /* ---- creating sockets ---- */
@@ -154,20 +159,18 @@ SL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
  * across the real call: recv 15 instructions a call where there were 26,
  * read 20 where there were 28 (callgrind; 4 pushes, 4 pops and a frame
  * fewer). */
-static __attribute__((noinline, cold)) void eof_seen(int fd)
-{
-    int saved = errno;
-    sl_on_eof(fd);
-    errno = saved;
-}
 
-#define SL_READ_HOOK(name, params, args, nbytes)                               \
+/* The whole call, out of line: the first one (SL_REAL resolves). */
+#define SL_READ_FIRST(name, params, args, nbytes)                              \
     static __attribute__((noinline, cold)) ssize_t name##_first params         \
     {                                                                          \
         ssize_t r = SL_REAL(name) args;                                        \
         maybe_eof(fd, r, nbytes);                                              \
         return r;                                                              \
-    }                                                                          \
+    }
+
+#define SL_READ_HOOK(name, params, args, nbytes)                               \
+    SL_READ_FIRST(name, params, args, nbytes)                                  \
     SL_EXPORT ssize_t name params                                              \
     {                                                                          \
         if (__builtin_expect(sl_real.name == NULL, 0))                         \
@@ -180,6 +183,8 @@ static __attribute__((noinline, cold)) void eof_seen(int fd)
         return r;                                                              \
     }
 
+SL_READ_FIRST(read, (int fd, void *buf, size_t n), (fd, buf, n), n)
+
 /* read() while this thread unwinds may be libunwind's (its validation
  * pipe), answered by ownfd.c. */
 static __attribute__((noinline, cold)) ssize_t read_unwinding(int fd, void *buf, size_t n,
@@ -187,16 +192,7 @@ static __attribute__((noinline, cold)) ssize_t read_unwinding(int fd, void *buf,
 {
     if (sl_unwind_from_libunwind(caller))
         return sl_unwind_read(fd, buf, n);
-    ssize_t r = SL_REAL(read)(fd, buf, n);
-    maybe_eof(fd, r, n);
-    return r;
-}
-
-static __attribute__((noinline, cold)) ssize_t read_first(int fd, void *buf, size_t n)
-{
-    ssize_t r = SL_REAL(read)(fd, buf, n);
-    maybe_eof(fd, r, n);
-    return r;
+    return read_first(fd, buf, n);
 }
 
 SL_EXPORT ssize_t read(int fd, void *buf, size_t n)

@@ -355,16 +355,15 @@ int main(void)
         return 1;
     int64_t tick = sl_opts.scan_ms > 0 ? sl_opts.scan_ms * WP_NS_PER_MS : 0;
     /* Connections are looked at often enough for a report on time: a
-     * quarter of grace_ms at most (never more often than every 50 ms). */
-    int64_t period = sl_opts.grace_ms * WP_NS_PER_MS / 4, next_quiet = 0;
+     * quarter of grace_ms at most (never more often than every 50 ms);
+     * without a tick (no live detection), never. */
+    int64_t period = sl_opts.grace_ms * WP_NS_PER_MS / 4, next_quiet = tick ? 0 : INT64_MAX;
     if (tick && period > tick)
         period = tick;
     if (period < 50 * WP_NS_PER_MS)
         period = 50 * WP_NS_PER_MS;
     int64_t snap_every = sl_opts.snapshot_s * WP_NS_PER_S;
     int64_t now = wp_now(), next_tick = tick ? now + tick : INT64_MAX;
-    if (!tick)
-        next_quiet = INT64_MAX;     /* no live detection: nothing to look at */
     int64_t next_snap = snap_every ? now + snap_every : INT64_MAX, next_fin = INT64_MAX;
     int64_t next_closed = now + period;
     struct sl_diag_list closed_list = { 0 };
