@@ -559,7 +559,8 @@ SL_EXPORT pid_t fork(void)
  * syscall (the child may overwrite the stack), sets sl_vfork_child in the
  * child and clears it when the parent resumes. */
 int sl_vfork_fail(long rc);
-int sl_vfork_fail(long rc)
+/* Only the assembly below calls it: kept, and under this name, through LTO. */
+__attribute__((used, externally_visible)) int sl_vfork_fail(long rc)
 {
     errno = (int)-rc;
     return -1;
