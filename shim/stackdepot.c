@@ -424,15 +424,14 @@ struct uc_hit {
 static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pcs,
                   struct uc_hit *hit)
 {
-    uintptr_t slot[UC_FRAMES], want[UC_FRAMES];
     uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
     if ((seq & 1) || __atomic_load_n(&e->key, __ATOMIC_RELAXED) != key ||
         __atomic_load_n(&e->max, __ATOMIC_RELAXED) != max)
         return -1;
     /* The first slot is always key + 8, the return address of the frame at
      * key, itself active: another call site there (socket() and accept()
-     * called from one depth) is told at once, before the copy. A torn
-     * read here can only turn a hit into a miss. */
+     * called from one depth) is told at once. A torn read here can only
+     * turn a hit into a miss. */
     if (*(const uintptr_t *)(key + 8) != __atomic_load_n(&e->want[0], __ATOMIC_RELAXED))
         return -1;
     unsigned nslot = __atomic_load_n(&e->nslot, __ATOMIC_RELAXED);
@@ -440,26 +439,30 @@ static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pc
     unsigned keep = __atomic_load_n(&e->keep, __ATOMIC_RELAXED);
     if (nslot > UC_FRAMES || skip + keep > nslot || keep > max)
         return -1;
+    /* A seqlock read one slot at a time, with no copy: a slot and its value
+     * read before an unchanged seq are of the entry recorded with our frame
+     * at key, where slot 0 is in our own frame's caller and each next slot
+     * in a frame the one before proved active. So every address read here
+     * is in an active frame of ours. */
     for (unsigned i = 0; i < nslot; i++) {
-        slot[i] = __atomic_load_n(&e->slot[i], __ATOMIC_RELAXED);
-        want[i] = __atomic_load_n(&e->want[i], __ATOMIC_RELAXED);
+        uintptr_t at = __atomic_load_n(&e->slot[i], __ATOMIC_RELAXED);
+        uintptr_t want = __atomic_load_n(&e->want[i], __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq || *(const uintptr_t *)at != want)
+            return -1;
     }
     uint64_t id_at = __atomic_load_n(&e->id_at, __ATOMIC_RELAXED);
+    uint32_t id = (uint32_t)(id_at >> 32) == seq ? (uint32_t)id_at : 0;
+    if (id == 0)                /* no depot id yet: the frames themselves */
+        for (unsigned i = 0; i < keep; i++)
+            pcs[i] = __atomic_load_n(&e->want[skip + i], __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != seq)
         return -1;
-    /* A consistent copy, recorded with our frame at key: slot[0] is in our
-     * own frame's caller, and each next slot is in a frame the one before
-     * proved active. */
-    for (unsigned i = 0; i < nslot; i++)
-        if (*(const uintptr_t *)slot[i] != want[i])
-            return -1;
     __atomic_store_n(&e->hits, __atomic_load_n(&e->hits, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
     hit->e = e;
     hit->seq = seq;
-    hit->id = (uint32_t)(id_at >> 32) == seq ? (uint32_t)id_at : 0;
-    if (hit->id == 0)
-        memcpy(pcs, want + skip, keep * sizeof(*pcs));
+    hit->id = id;
     return (int)keep;
 }
 
