@@ -466,8 +466,9 @@ static int uc_try(struct uc_entry *e, uintptr_t key, unsigned max, uintptr_t *pc
     return (int)keep;
 }
 
-/* The frames of the remembered stack at key, or -1. With hit->id set,
- * pcs is left as it was: the depot has the frames. */
+/* The frames of the remembered stack at key, or -1. With hit->id set the
+ * depot has the frames, and pcs is not to be read (a way tried before the
+ * hit may have written it before its last seq check failed). */
 static int uc_lookup(uintptr_t key, unsigned max, uintptr_t *pcs, struct uc_hit *hit)
 {
     struct uc_entry *set = uc[uc_index(key)];
@@ -627,7 +628,7 @@ unsigned sl_stack_unwind(uintptr_t *pcs, unsigned max)
     struct uc_hit hit;
     unsigned n = unwind(pcs, max, &hit);
     if (hit.id != 0) {
-        /* the entry had a depot id, so unwind left pcs alone */
+        /* the entry had a depot id: the frames are the depot's */
         const uintptr_t *stored;
         unsigned got = sl_stack_get(hit.id, &stored);
         n = got < n ? got : n;
