@@ -9,7 +9,11 @@
  * without it again (the A/A control, the resolution of the run). They take
  * turns, a burst of about BURST_S of CPU each, in rotating order, for
  * ROUNDS rounds (default 15); each round's ratio compares runs made seconds
- * apart, and the median over the rounds is printed with its quartiles.
+ * apart, and the median over the rounds is printed with its quartiles. In
+ * the churn, a fourth program without the shim makes the two kernel calls
+ * the shim adds to a connection for #9's socket identity (the client's
+ * SO_COOKIE, the accepted peer's address): the part of the bar no code in
+ * the shim can take back, on the machine the bench runs on.
  * Then the idle cost of 10,000 idle connections (CPU per minute of the
  * program and its watcher) and their memory over an hour of housekeeping
  * ticks (simulated with scan_ms=1).
@@ -117,6 +121,7 @@ static struct {
     int tcp_a, tcp_b;
     int pp, pp_peer;
     int churn_l, churn_port;
+    int identity;       /* churn: make the shim's identity calls, without it */
 } w;
 
 /* CPU ns a process has run (all its threads), from the scheduler. */
@@ -187,7 +192,19 @@ static double burst_churn(long n)
     struct linger reset = { .l_onoff = 1, .l_linger = 0 };
     double t0 = cpu_s();
     for (long i = 0; i < n; i++) {
-        int c = dial(w.churn_port), s = accept(w.churn_l, NULL, NULL);
+        int c = dial(w.churn_port), s;
+        if (w.identity) {
+            /* What #9's identity at creation costs the kernel: the client
+             * socket's SO_COOKIE, and the accepted peer's address the shim
+             * asks for when the program passes no buffer. */
+            uint64_t cookie;
+            socklen_t cl = sizeof(cookie), pl = sizeof(struct sockaddr_in6);
+            struct sockaddr_in6 peer;
+            getsockopt(c, SOL_SOCKET, SO_COOKIE, &cookie, &cl);
+            s = accept(w.churn_l, (struct sockaddr *)&peer, &pl);
+        } else {
+            s = accept(w.churn_l, NULL, NULL);
+        }
         if (s < 0)
             die("accept");
         setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
@@ -204,7 +221,7 @@ static double (*const burst[NFIG])(long) = {
 
 /* The worker: "KIND N" on stdin runs N operations of that kind, and
  * answers the CPU ns they took on stdout; EOF ends it. */
-static int worker(void)
+static int worker(int identity)
 {
     char buf[64] = { 0 }, line[64];
     int port, l;
@@ -234,6 +251,7 @@ static int worker(void)
     w.pp = accept(l, NULL, NULL);
     close(l);
     w.churn_l = listener(&w.churn_port);
+    w.identity = identity;
     while (fgets(line, sizeof(line), stdin)) {
         int kind;
         long n;
@@ -623,7 +641,7 @@ static void raise_nofile(rlim_t want)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "worker"))
-        return worker();
+        return worker(argc >= 3 && !strcmp(argv[2], "identity"));
     if (argc >= 4 && !strcmp(argv[1], "idle"))
         child_idle(atoi(argv[2]), atoi(argv[3]));
     if (argc < 3) {
@@ -644,11 +662,14 @@ int main(int argc, char **argv)
      * each round runs one burst of each figure in each of them, the order
      * rotating, so the runs a ratio compares are seconds apart and share
      * the machine's state (another VM's load, the kernel's tables). */
-    struct workerproc p[NPROG];
-    static double v[NROWS][NPROG][MAX_ROUNDS];
+    /* and a fourth, for the churn figure only: without the shim, making
+     * the two kernel calls the shim's socket identity adds (#9), so every
+     * run prints what of the churn bar the identity alone takes here */
+    struct workerproc p[NPROG + 1];
+    static double v[NROWS][NPROG + 1][MAX_ROUNDS];
     long n[NFIG];
-    for (int k = 0; k < NPROG; k++) {
-        char *wargv[] = { argv[0], "worker", NULL };
+    for (int k = 0; k <= NPROG; k++) {
+        char *wargv[] = { argv[0], "worker", k == NPROG ? "identity" : NULL, NULL };
         p[k].pid = spawn(wargv, env_with(k == 1 ? lib : NULL, k == 1 ? getenv("LIVE_BENCH_OPTIONS") : NULL), &p[k].out, &p[k].in);
     }
     struct kaserver ka[NPROG];
@@ -660,11 +681,13 @@ int main(int argc, char **argv)
            "three long-lived programs taking turns: without the shim, with it, without "
            "again (A/A); medians\n", lib, rounds, BURST_S);
     for (int r = 0; r < rounds; r++) {
-        for (int f = 0; f < NFIG; f++)
-            for (int i = 0; i < NPROG; i++) {
-                int k = (r + i) % NPROG;       /* rotate which goes first */
+        for (int f = 0; f < NFIG; f++) {
+            int np = f == F_CHURN ? NPROG + 1 : NPROG;
+            for (int i = 0; i < np; i++) {
+                int k = (r + i) % np;          /* rotate which goes first */
                 v[f][k][r] = worker_run(&p[k], f, n[f]) / (double)n[f];
             }
+        }
         for (int i = 0; i < NPROG; i++) {
             int k = (r + i) % NPROG;
             ka_burst(&ka[k], &v[NFIG][k][r], &v[NFIG + 1][k][r]);
@@ -672,11 +695,12 @@ int main(int argc, char **argv)
         fprintf(stderr, ".");
     }
     fprintf(stderr, "\n");
-    for (int k = 0; k < NPROG; k++) {
+    for (int k = 0; k <= NPROG; k++) {
         fclose(p[k].in);
         fclose(p[k].out);
         waitpid(p[k].pid, NULL, 0);
-        ka_stop(&ka[k]);
+        if (k < NPROG)
+            ka_stop(&ka[k]);
     }
 
     static const struct { const char *label, *unit; int cost; double bar; } rows[NROWS] = {
@@ -690,11 +714,12 @@ int main(int argc, char **argv)
     printf("%-36s %12s %12s %8s  %-17s %8s  %s\n", "", "without", "with", "ratio", "bar",
            "A/A", "(ratio quartiles)");
     for (int row = 0; row < NROWS; row++) {
-        double m[NPROG], ratio[MAX_ROUNDS], aa[MAX_ROUNDS];
+        double m[NPROG], ratio[MAX_ROUNDS], aa[MAX_ROUNDS], id[MAX_ROUNDS];
         /* Each round's ratio compares runs made next to each other. */
         for (int r = 0; r < rounds; r++) {
             ratio[r] = v[row][1][r] / v[row][0][r];
             aa[r] = v[row][2][r] / v[row][0][r];
+            id[r] = v[row][NPROG][r] / v[row][0][r];
         }
         for (int k = 0; k < NPROG; k++)
             m[k] = median(v[row][k], rounds);
@@ -704,6 +729,13 @@ int main(int argc, char **argv)
                rows[row].label, m[0], m[1], rm, rows[row].cost ? "<=" : ">=", rows[row].bar,
                ok ? "PASS" : "FAIL", am, ratio[rounds / 4], ratio[(3 * rounds) / 4],
                rows[row].unit);
+        if (row == F_CHURN) {
+            double im = median(id, rounds);
+            printf("%-36s %12s %12.1f %7.3fx  %-26s (%.3f-%.3f; no shim, the identity's "
+                   "kernel calls alone: %.0f%% of the bar's 5%%)\n",
+                   "  #9's identity calls, no shim", "", median(v[row][NPROG], rounds), im,
+                   "", id[rounds / 4], id[(3 * rounds) / 4], (im - 1) / 0.05 * 100);
+        }
     }
     printf("ratio: the median over rounds of with/without; A/A: the same for the second "
            "program without the shim over the first, the resolution of this run.\n");
