@@ -661,10 +661,10 @@ int main(int argc, char **argv)
     /* Three long-lived workers (without, with, without again) take turns:
      * each round runs one burst of each figure in each of them, the order
      * rotating, so the runs a ratio compares are seconds apart and share
-     * the machine's state (another VM's load, the kernel's tables). */
-    /* and a fourth, for the churn figure only: without the shim, making
+     * the machine's state (another VM's load, the kernel's tables). A
+     * fourth takes its turn in the churn only: without the shim, making
      * the two kernel calls the shim's socket identity adds (#9), so every
-     * run prints what of the churn bar the identity alone takes here */
+     * run prints what of the churn bar the identity alone takes here. */
     struct workerproc p[NPROG + 1];
     static double v[NROWS][NPROG + 1][MAX_ROUNDS];
     long n[NFIG];
